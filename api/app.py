@@ -1,0 +1,47 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.context import AppContext
+from api.errors import install_error_handlers
+from api.middleware import EdgeMiddleware
+from api.routers import health, jobs, queues
+from schemas.api.common import ErrorEnvelope
+from taskforge.clock import Clock
+from taskforge.settings import Settings
+
+API_PREFIX = "/api/v1"
+_ERRORS = {code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    context = AppContext.build(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await context.start()
+        try:
+            yield
+        finally:
+            await context.stop()
+
+    app = FastAPI(
+        title="TaskForge API",
+        version="0.1.0",
+        description="Event-sourced background jobs on Apache Kafka. Every /api/v1 route needs "
+        "`Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+        responses={401: {"model": ErrorEnvelope}, 422: {"model": ErrorEnvelope}},
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.add_middleware(EdgeMiddleware, max_request_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    app.include_router(queues.router, prefix=API_PREFIX, responses=_ERRORS)
+    app.include_router(jobs.router, prefix=API_PREFIX, responses=_ERRORS)
+    return app

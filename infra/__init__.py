@@ -1,0 +1,1 @@
+"""Local infrastructure: the single-node Kafka broker and its jars."""

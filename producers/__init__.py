@@ -1,0 +1,1 @@
+"""Kafka write-side adapters: the topic catalog and the acknowledged event log."""

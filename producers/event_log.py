@@ -1,0 +1,150 @@
+"""Append events to Kafka and know, within a bounded time, whether Kafka took them.
+
+The API answers a write only after this says the events were acknowledged
+(idempotent producer, ``acks=all``). When Kafka does not acknowledge in time the
+caller gets ``EventLogUnavailable`` (503), and the producer that held the events is
+discarded *without flushing*: an idempotent aiokafka producer never expires a batch
+while it knows the partition leader, so it would otherwise deliver, after the broker
+came back, an event whose request was already refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.envelope import EventEnvelope, encode
+from taskforge.errors import EventLogUnavailable
+from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_RECONNECT_MIN_SECONDS = 0.5
+_RECONNECT_MAX_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an acknowledged event now stands in the log."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class KafkaEventLog:
+    """The one way TaskForge writes to Kafka."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._timeout = settings.kafka_publish_timeout_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            enable_idempotence=True,
+            acks="all",
+            request_timeout_ms=int(self._timeout * 1000),
+            linger_ms=0,
+        )
+
+    async def start(self) -> None:
+        """Connect now if Kafka answers, otherwise keep trying in the background."""
+        if not await self._try_connect():
+            self._schedule_reconnect()
+
+    async def _try_connect(self) -> bool:
+        producer = self._new_producer()
+        try:
+            await asyncio.wait_for(producer.start(), self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("Kafka not reachable at %s: %r", self._settings.bootstrap_servers, exc)
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await asyncio.wait_for(producer.stop(), self._timeout)
+            return False
+        self._producer = producer
+        log.info("event log connected to %s", self._settings.bootstrap_servers)
+        return True
+
+    def _schedule_reconnect(self) -> None:
+        if self._closing or (self._reconnect_task is not None and not self._reconnect_task.done()):
+            return
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = _RECONNECT_MIN_SECONDS
+        while not self._closing and self._producer is None:
+            await asyncio.sleep(delay)
+            if await self._try_connect():
+                return
+            delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
+
+    async def append(self, topic: str, envelopes: Sequence[EventEnvelope]) -> list[Appended]:
+        """Append events (each keyed by its aggregate id); return their positions once acknowledged."""
+        producer = self._producer
+        if producer is None:
+            raise EventLogUnavailable("the event log (Kafka) is unreachable; nothing was recorded")
+        try:
+            async with asyncio.timeout(self._timeout):
+                futures = [
+                    await producer.send(topic, value=encode(e), key=e.key, headers=e.headers()) for e in envelopes
+                ]
+                metadata = await asyncio.gather(*futures)
+        except (KafkaError, TimeoutError) as exc:
+            self._discard(producer, exc)
+            raise EventLogUnavailable(
+                f"the event log (Kafka) did not acknowledge within {self._timeout:g}s; nothing was recorded"
+            ) from exc
+        return [Appended(m.topic, m.partition, m.offset) for m in metadata]
+
+    def _discard(self, producer: AIOKafkaProducer, cause: BaseException) -> None:
+        """Drop a producer whose events were refused to callers, and start a fresh one."""
+        if self._producer is not producer:
+            return  # a concurrent append already discarded it
+        self._producer = None
+        log.error("discarding the Kafka producer after %r; reconnecting", cause)
+        asyncio.get_running_loop().create_task(_close_without_flushing(producer, cause))
+        self._schedule_reconnect()
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect_task
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), self._timeout)  # a clean stop flushes
+            except (KafkaError, TimeoutError):
+                await _close_without_flushing(producer, EventLogUnavailable("shutting down"))
+
+
+async def _close_without_flushing(producer: AIOKafkaProducer, cause: BaseException) -> None:
+    """Close a producer and fail, rather than send, whatever it still queues.
+
+    aiokafka has no public call for this. Stopping its sender task first means
+    ``stop()`` has nothing left to flush; failing the accumulator's batches resolves
+    their futures instead of leaving them pending forever.
+    """
+    sender = producer._sender  # noqa: SLF001 - see the docstring
+    accumulator = producer._message_accumulator  # noqa: SLF001
+    try:
+        await sender.close()
+        accumulator.fail_all(EventLogUnavailable(f"producer discarded after {cause!r}"))
+        await producer.stop()
+    except (KafkaError, OSError, asyncio.CancelledError) as exc:
+        log.warning("error while discarding a Kafka producer: %r", exc)

@@ -1,0 +1,97 @@
+"""The topics TaskForge uses, named and shaped by configuration, and their creation.
+
+Event topics keep everything forever (the log is the truth). Topics of configuration
+entities are compacted: their events carry the entity's whole state, so the newest
+record of a key is enough to rebuild it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaClient, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from taskforge.errors import EventLogUnavailable
+from taskforge.settings import Settings
+
+KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic name in one place; build it from the settings."""
+
+    job_events: str
+    queue_events: str
+    partitions: int
+    replication_factor: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topics:
+        prefix = settings.topic_prefix
+        return cls(
+            job_events=f"{prefix}.job-events",
+            queue_events=f"{prefix}.queue-events",
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+
+    def specs(self) -> list[TopicSpec]:
+        return [
+            TopicSpec(self.job_events, self.partitions, self.replication_factor, KEEP_FOREVER),
+            TopicSpec(self.queue_events, self.partitions, self.replication_factor, COMPACTED),
+        ]
+
+    @property
+    def projected(self) -> list[str]:
+        """The topics whose events feed the ClickHouse read models."""
+        return [self.job_events, self.queue_events]
+
+
+async def ensure_topics(settings: Settings, topics: Topics) -> list[str]:
+    """Create whichever topics are missing; return the names created. Safe to call from every process."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topics.specs() if spec.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config) for s in missing]
+        )
+        for name, code, message in response.topic_errors:
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise EventLogUnavailable(f"could not create topic {name}: error {code} {message}")
+        return [s.name for s in missing]
+    except KafkaError as exc:
+        raise EventLogUnavailable(f"Kafka unreachable while creating topics: {exc!r}") from exc
+    finally:
+        await admin.close()
+
+
+async def partitions_of(settings: Settings, names: list[str]) -> list[TopicPartition]:
+    """Every partition of the given topics, read from fresh cluster metadata."""
+    client = AIOKafkaClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000)
+    try:
+        await client.bootstrap()
+        metadata = await client.fetch_all_metadata()
+    except KafkaError as exc:
+        raise EventLogUnavailable(f"Kafka unreachable while reading metadata: {exc!r}") from exc
+    finally:
+        await client.close()
+    missing = [name for name in names if not metadata.partitions_for_topic(name)]
+    if missing:
+        raise EventLogUnavailable(f"topics {missing} do not exist; they are created at start")
+    return [TopicPartition(name, p) for name in names for p in sorted(metadata.partitions_for_topic(name) or ())]

@@ -1,0 +1,72 @@
+"""Read-model queries. Every one is scoped to the caller's tenant, by the table's primary-key prefix."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from projections.store import ClickHouseStore
+from schemas.envelope import Tenant
+
+_JOB_FIELDS = (
+    "id, queue_id, queue_name, job_type, payload, status, priority, max_attempts, attempt_count, output, "
+    "error_message, worker_id, duration_ms, scheduled_for, idempotency_key, created_at, updated_at, completed_at"
+)
+_JOB_LIST_FIELDS = "id, queue_id, queue_name, job_type, status, priority, attempt_count, scheduled_for, created_at, updated_at"
+_TENANT = "organization_id = {org:UUID} AND project_id = {project:UUID}"
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    queue_id: uuid.UUID | None = None
+    status: str | None = None
+    job_type: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+
+
+class JobQueries:
+    def __init__(self, store: ClickHouseStore) -> None:
+        self._store = store
+
+    async def get(self, tenant: Tenant, job_id: uuid.UUID) -> dict[str, Any] | None:
+        rows = await self._store.query(
+            f"SELECT {_JOB_FIELDS} FROM jobs FINAL WHERE {_TENANT} AND id = {{id:UUID}} LIMIT 1",
+            {"org": tenant.organization_id, "project": tenant.project_id, "id": job_id},
+        )
+        return rows[0] if rows else None
+
+    async def list(self, tenant: Tenant, where: JobFilter, page: int, limit: int) -> Page:
+        clauses = [_TENANT]
+        params: dict[str, Any] = {"org": tenant.organization_id, "project": tenant.project_id}
+        if where.queue_id is not None:
+            clauses.append("queue_id = {queue_id:UUID}")
+            params["queue_id"] = where.queue_id
+        if where.status is not None:
+            clauses.append("status = {status:String}")
+            params["status"] = where.status
+        if where.job_type is not None:
+            clauses.append("job_type = {job_type:String}")
+            params["job_type"] = where.job_type
+        if where.created_after is not None:
+            clauses.append("created_at >= {created_after:DateTime64(6, 'UTC')}")
+            params["created_after"] = where.created_after
+        if where.created_before is not None:
+            clauses.append("created_at < {created_before:DateTime64(6, 'UTC')}")
+            params["created_before"] = where.created_before
+        condition = " AND ".join(clauses)
+        total = await self._store.scalar(f"SELECT count() FROM jobs FINAL WHERE {condition}", params)
+        rows = await self._store.query(
+            f"SELECT {_JOB_LIST_FIELDS} FROM jobs FINAL WHERE {condition} "
+            "ORDER BY created_at DESC, id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+            {**params, "limit": limit, "offset": (page - 1) * limit},
+        )
+        return Page(rows=rows, total=int(total or 0))

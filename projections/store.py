@@ -1,0 +1,97 @@
+"""The ClickHouse adapter: one client library, two backends, the same SQL.
+
+``chdb:///path`` runs the engine in this process (one process per data directory);
+``http(s)://host:8123`` talks to a server. clickhouse-connect is blocking and a client
+serializes its calls, so the store keeps a small pool of clients and runs every call
+in its own thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from taskforge.errors import ReadModelUnavailable
+from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ClickHouseStore:
+    def __init__(self, settings: Settings, database: str | None = None) -> None:
+        self.dsn = settings.clickhouse_dsn
+        self.database = database or settings.clickhouse_database
+        self._pool_size = settings.clickhouse_pool_size
+        self._clients: asyncio.Queue[Client] = asyncio.Queue()
+        self._all: list[Client] = []
+        self._executor = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="clickhouse")
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._open_clients)
+        except (OperationalError, OSError) as exc:
+            raise ReadModelUnavailable(f"ClickHouse unreachable at {self._redacted_dsn}: {exc}") from exc
+        for client in self._all:
+            self._clients.put_nowait(client)
+
+    @property
+    def _redacted_dsn(self) -> str:
+        return self.dsn.split("@")[-1] if "@" in self.dsn else self.dsn
+
+    def _open_clients(self) -> None:
+        admin = clickhouse_connect.get_client(dsn=self.dsn)
+        admin.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        admin.close()
+        self._all = [clickhouse_connect.get_client(dsn=self.dsn, database=self.database) for _ in range(self._pool_size)]
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        client = await self._clients.get()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(client, *args, **kwargs))
+        except OperationalError as exc:
+            raise ReadModelUnavailable(f"ClickHouse did not answer: {exc}") from exc
+        finally:
+            self._clients.put_nowait(client)
+
+    async def command(self, sql: str) -> None:
+        await self._run(lambda c: c.command(sql))
+
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+
+        def run(client: Client) -> list[dict[str, Any]]:
+            result = client.query(sql, parameters=parameters or {})
+            names = result.column_names
+            return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+        return await self._run(run)
+
+    async def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        rows = await self._run(lambda c: c.query(sql, parameters=parameters or {}).result_rows)
+        return rows[0][0] if rows else None
+
+    async def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+        if rows:
+            await self._run(lambda c: c.insert(table, rows, column_names=list(column_names)))
+
+    async def ping(self) -> bool:
+        try:
+            return await self.scalar("SELECT 1") == 1
+        except (ReadModelUnavailable, ClickHouseError):
+            return False
+
+    async def close(self) -> None:
+        def close_all() -> None:
+            for client in self._all:
+                client.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close_all)
+        self._executor.shutdown(wait=True)

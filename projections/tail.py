@@ -1,0 +1,148 @@
+"""Follow topics from known positions and let readers wait until the follower has reached the log's end.
+
+Both the ClickHouse projector and the API's in-memory directories are such followers.
+The barrier (``catch_up``) is what gives read-your-writes: a reader that misses asks
+Kafka for the end offsets *now*, waits until the follower has handled everything up to
+them, and reads again. Anything acknowledged before the read started is then visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from schemas.envelope import EventEnvelope, UndecodableEvent, UnknownEvent, decode
+from producers.topics import partitions_of
+from projections.rows import LogRecord
+from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[LogRecord], dict[TopicPartition, int]], Awaitable[None]]
+"""Called with a batch's decodable records and the next offset of each partition in it."""
+_RETRY_SECONDS = 1.0
+
+
+class TopicTail:
+    def __init__(self, settings: Settings, topics: list[str], handle: Handler, name: str) -> None:
+        self._settings = settings
+        self._topics = topics
+        self._handle = handle
+        self.name = name
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.positions: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Condition()
+        self.skipped = 0
+
+    async def start(self, start_positions: dict[TopicPartition, int] | None = None) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"taskforge-{self.name}",
+        )
+        partitions = await partitions_of(self._settings, self._topics)
+        await consumer.start()
+        consumer.assign(partitions)
+        start_positions = start_positions or {}
+        for tp in partitions:
+            self.positions[tp] = start_positions.get(tp, 0)
+            consumer.seek(tp, self.positions[tp])
+        self._consumer = consumer
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"tail-{self.name}")
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                batch = await self._consumer.getmany(
+                    timeout_ms=self._settings.projector_poll_ms, max_records=self._settings.projector_max_batch
+                )
+            except KafkaError as exc:
+                log.warning("%s: fetch failed (%r); retrying", self.name, exc)
+                await asyncio.sleep(_RETRY_SECONDS)
+                continue
+            if not batch:
+                continue
+            records = [r for msgs in batch.values() for r in self._decoded(msgs)]
+            next_positions = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
+            await self._handle_until_done(records, next_positions)
+            async with self._progress:
+                self.positions.update(next_positions)
+                self._progress.notify_all()
+
+    def _decoded(self, messages: list[ConsumerRecord]) -> list[LogRecord]:
+        out = []
+        for m in messages:
+            try:
+                envelope = decode(m.value)
+            except UndecodableEvent as exc:
+                self.skipped += 1
+                log.error("%s: skipping undecodable record %s[%d]@%d: %s", self.name, m.topic, m.partition, m.offset, exc)
+                continue
+            if isinstance(envelope, UnknownEvent):
+                self.skipped += 1
+                continue
+            assert isinstance(envelope, EventEnvelope)
+            out.append(LogRecord(envelope, m.topic, m.partition, m.offset))
+        return out
+
+    async def _handle_until_done(self, records: list[LogRecord], next_positions: dict[TopicPartition, int]) -> None:
+        """A batch is handled or retried; positions never move past an unhandled record."""
+        while True:
+            try:
+                await self._handle(records, next_positions)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the follower must outlive a failing sink; it retries the same batch
+                log.exception("%s: handling %d records failed; retrying", self.name, len(records))
+                await asyncio.sleep(_RETRY_SECONDS)
+
+    async def wait_for(self, targets: dict[TopicPartition, int], timeout: float) -> bool:
+        """Wait until every partition's position reached its target offset."""
+
+        def reached() -> bool:
+            return all(self.positions.get(tp, 0) >= offset for tp, offset in targets.items())
+
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(reached), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        assert self._consumer is not None
+        return await self._consumer.end_offsets(list(self.positions))
+
+    async def catch_up(self, timeout: float | None = None) -> bool:
+        """The read barrier: True once everything in the log at call time has been handled."""
+        timeout = timeout if timeout is not None else self._settings.read_barrier_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                ends = await self.end_offsets()
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("%s: cannot read end offsets (%r); reading what is projected", self.name, exc)
+            return False
+        return await self.wait_for(ends, timeout)
+
+    async def lag(self) -> int:
+        """Records in the log not handled yet."""
+        ends = await self.end_offsets()
+        return sum(max(0, end - self.positions.get(tp, 0)) for tp, end in ends.items())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()

@@ -1,0 +1,1 @@
+"""Request and response models of the REST API; never reused as events or rows."""

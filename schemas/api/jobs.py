@@ -1,0 +1,76 @@
+"""Job requests and views (seed 000 §6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.api.common import Pagination
+from schemas.job import MAX_ATTEMPTS, MAX_PRIORITY, JobStatus
+from schemas.queue import QUEUE_NAME_PATTERN
+
+JOB_TYPE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$"
+
+
+class JobSubmitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue_name: str = Field(min_length=1, max_length=100, pattern=QUEUE_NAME_PATTERN)
+    job_type: str = Field(min_length=1, max_length=100, pattern=JOB_TYPE_PATTERN)
+    payload: dict[str, Any] = Field(default_factory=dict, description="A JSON object; its encoding is size-limited.")
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY, description="0-9, higher runs first.")
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=MAX_ATTEMPTS, description="Defaults to the queue's max_retries + 1 (at most 10)."
+    )
+    scheduled_for: AwareDatetime | None = Field(default=None, description="With a time zone; a past time runs now.")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class ScheduledJobSubmitRequest(JobSubmitRequest):
+    scheduled_for: AwareDatetime
+
+
+class ExecutionStats(BaseModel):
+    duration_ms: int | None
+    worker_id: uuid.UUID | None
+
+
+class JobView(BaseModel):
+    id: uuid.UUID
+    queue_id: uuid.UUID
+    queue_name: str
+    job_type: str
+    payload: dict[str, Any]
+    status: JobStatus
+    priority: int
+    max_attempts: int
+    attempt_count: int
+    output: str | None = None
+    error_message: str | None = None
+    scheduled_for: datetime | None = None
+    idempotency_key: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    execution_stats: ExecutionStats | None = None
+
+
+class JobListItem(BaseModel):
+    id: uuid.UUID
+    queue_id: uuid.UUID
+    queue_name: str
+    job_type: str
+    status: JobStatus
+    priority: int
+    attempt_count: int
+    scheduled_for: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobList(BaseModel):
+    jobs: list[JobListItem]
+    pagination: Pagination

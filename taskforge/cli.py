@@ -1,0 +1,97 @@
+"""The ``taskforge`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+from pydantic import ValidationError
+
+from taskforge.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        sys.exit(f"invalid TASKFORGE_* configuration:\n{exc}")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from infra.kafka.broker import BrokerError, LocalBroker
+
+    broker = LocalBroker(_settings())
+    try:
+        if args.action == "start":
+            started = time.monotonic()
+            status = broker.start()
+            print(f"kafka {status.detail} (pid {status.pid}) at {status.bootstrap_servers} "
+                  f"in {time.monotonic() - started:.1f}s; log: {broker.output_file}")
+        elif args.action == "stop":
+            print(f"kafka {broker.stop().detail}")
+        else:
+            status = broker.status()
+            print(f"kafka {status.detail}" + (f" (pid {status.pid}) at {status.bootstrap_servers}" if status.pid else ""))
+            return 0 if status.running else 3
+    except BrokerError as exc:
+        print(f"kafka: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_topics(_args: argparse.Namespace) -> int:
+    from producers.topics import Topics, ensure_topics
+
+    settings = _settings()
+    created = asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))
+    print("created: " + (", ".join(created) if created else "nothing, all topics exist"))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    _configure_logging(args.log_level)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=args.log_level,
+                access_log=False)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from taskforge.devstack import run_dev
+
+    _configure_logging(args.log_level)
+    return run_dev(_settings(), log_level=args.log_level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="taskforge", description="TaskForge: background jobs on Apache Kafka.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    kafka = sub.add_parser("kafka", help="the local single-node Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.set_defaults(func=cmd_kafka)
+
+    sub.add_parser("topics", help="create missing topics").set_defaults(func=cmd_topics)
+    sub.add_parser("api", help="serve the API (and, in embedded mode, the projector)").set_defaults(func=cmd_api)
+    sub.add_parser("dev", help="start Kafka, the API with its projector and the stream processors; "
+                   "print the URLs and the bootstrap key").set_defaults(func=cmd_dev)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""``taskforge dev``: the whole system on one machine, from one command.
+
+It starts the local Kafka (unless one already runs on this data directory), makes sure
+a bootstrap API key exists, then serves the API with its projector in this process.
+Ctrl-C stops the API, then whatever this command itself started, by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import string
+import time
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr
+
+from api.app import create_app
+from infra.kafka.broker import LocalBroker
+from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
+_KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_api_key() -> str:
+    return "tf_" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(40))
+
+
+def bootstrap_key(settings: Settings) -> tuple[str, str]:
+    """The configured key, or the one this data directory was given before, or a new one.
+
+    A generated key is kept in ``<data dir>/bootstrap-api-key`` (mode 0600) so that a
+    restarted dev system answers to the same key, like any local credentials file.
+    """
+    if settings.bootstrap_api_key is not None:
+        return settings.bootstrap_api_key.get_secret_value(), "TASKFORGE_BOOTSTRAP_API_KEY"
+    path: Path = settings.data_dir / "bootstrap-api-key"
+    if path.exists():
+        return path.read_text().strip(), str(path)
+    key = new_api_key()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key, f"{path} (new)"
+
+
+def _banner(settings: Settings, key: str, key_source: str) -> str:
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    return "\n".join([
+        "",
+        "TaskForge is running.",
+        f"  API            {base}/api/v1",
+        f"  Swagger UI     {base}/docs",
+        f"  health/ready   {base}/health  {base}/ready",
+        f"  Kafka          {settings.bootstrap_servers}",
+        f"  ClickHouse     {settings.clickhouse_dsn}",
+        f"  data dir       {settings.data_dir}",
+        f"  bootstrap key  {key}   (from {key_source})",
+        "",
+        f"  try: curl -H 'Authorization: Bearer {key}' {base}/api/v1/jobs",
+        "  Ctrl-C stops everything this command started.",
+        "",
+    ])
+
+
+def run_dev(settings: Settings, log_level: str = "info") -> int:
+    key, key_source = bootstrap_key(settings)
+    settings = settings.model_copy(update={"bootstrap_api_key": SecretStr(key)})
+    broker = LocalBroker(settings)
+    started = time.monotonic()
+    status = broker.start()
+    we_started_kafka = status.detail == "started"
+    log.info("kafka %s (pid %s) in %.1fs", status.detail, status.pid, time.monotonic() - started)
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                                           log_level=log_level, access_log=False))
+
+    async def serve() -> None:
+        async def announce() -> None:
+            while not server.started:
+                await asyncio.sleep(0.1)
+            print(_banner(settings, key, key_source), flush=True)
+
+        announcer = asyncio.create_task(announce())
+        try:
+            await server.serve()
+        finally:
+            announcer.cancel()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        if we_started_kafka:
+            log.info("stopping kafka (pid %s)", status.pid)
+            broker.stop()
+    return 0

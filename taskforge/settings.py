@@ -1,0 +1,110 @@
+"""The one settings object of every TaskForge process.
+
+Every knob is an environment variable with the ``TASKFORGE_`` prefix (the README lists
+them all). A process builds one ``Settings`` at start and passes it down explicitly;
+nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Stable ids of the bootstrap tenant, so that a restarted dev system keeps its data
+# under the same organization and project.
+_BOOTSTRAP_NAMESPACE = uuid.UUID("6f1f1f5e-6b1c-4f53-9c55-0c7f6b2f7a10")
+BOOTSTRAP_ORGANIZATION_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "organization")
+BOOTSTRAP_PROJECT_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "project")
+
+
+class Settings(BaseSettings):
+    """Validated configuration; ``Settings()`` reads ``TASKFORGE_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKFORGE_", frozen=True, extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Field(default=Path(".taskforge"), description="Kafka logs, chdb files, PIDs and logs live here.")
+
+    # Kafka
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="host:port list; defaults to the local broker on kafka_port."
+    )
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$")
+    kafka_start_timeout_seconds: float = Field(default=60.0, gt=0)
+    kafka_publish_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest a write waits for Kafka's ack before answering 503."
+    )
+    topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
+
+    # ClickHouse: chdb:///<path> (embedded, default) or http(s)://host:8123
+    clickhouse_url: str | None = Field(default=None, description="Defaults to chdb:///<data_dir>/clickhouse.")
+    clickhouse_database: str = Field(default="taskforge", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    clickhouse_pool_size: int = Field(default=4, ge=1, le=64)
+
+    # Projector
+    projector_max_batch: int = Field(default=10_000, ge=1, le=1_000_000)
+    projector_poll_ms: int = Field(default=50, ge=1, le=5_000)
+    read_barrier_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=30, description="How long a read waits for the projection to reach the log's end."
+    )
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1, le=900 * 1024)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    # The auth seam until identity lands: one key, one tenant.
+    bootstrap_api_key: SecretStr | None = None
+    bootstrap_organization_id: uuid.UUID = BOOTSTRAP_ORGANIZATION_ID
+    bootstrap_project_id: uuid.UUID = BOOTSTRAP_PROJECT_ID
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (not value.get_secret_value().startswith("tf_") or len(value.get_secret_value()) < 35):
+            raise ValueError("bootstrap_api_key must be 'tf_' followed by at least 32 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        if self.kafka_port == self.kafka_controller_port:
+            raise ValueError("kafka_port and kafka_controller_port must differ")
+        if self.max_request_bytes < self.max_payload_bytes:
+            raise ValueError("max_request_bytes must be at least max_payload_bytes")
+        return self
+
+    @cached_property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @cached_property
+    def clickhouse_dsn(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.data_dir / 'clickhouse'}"
+
+    @property
+    def clickhouse_is_embedded(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.data_dir / "kafka"
+
+    @property
+    def run_dir(self) -> Path:
+        """PID files and process logs of everything `taskforge dev` starts."""
+        return self.data_dir / "run"
