@@ -134,17 +134,15 @@ class KafkaEventLog:
 
 
 async def _close_without_flushing(producer: AIOKafkaProducer, cause: BaseException) -> None:
-    """Close a producer and fail, rather than send, whatever it still queues.
+    """Close a producer without sending what it still queues.
 
-    aiokafka has no public call for this. Stopping its sender task first means
-    ``stop()`` has nothing left to flush; failing the accumulator's batches resolves
-    their futures instead of leaving them pending forever.
+    aiokafka has no public call for this. Its sender task is the only thing that ever
+    sends a queued batch; cancelling it first leaves ``stop()`` nothing to flush, and the
+    queued batches are dropped with the producer. Their callers already got their 503.
     """
     sender = producer._sender  # noqa: SLF001 - see the docstring
-    accumulator = producer._message_accumulator  # noqa: SLF001
     try:
         await sender.close()
-        accumulator.fail_all(EventLogUnavailable(f"producer discarded after {cause!r}"))
         await producer.stop()
     except (KafkaError, OSError, asyncio.CancelledError) as exc:
-        log.warning("error while discarding a Kafka producer: %r", exc)
+        log.warning("error while discarding a Kafka producer (after %r): %r", cause, exc)

@@ -94,6 +94,8 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
 
     try:
         asyncio.run(serve())
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop
+        log.info("interrupted; the API has shut down")
     finally:
         if we_started_kafka:
             log.info("stopping kafka (pid %s)", status.pid)

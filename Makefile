@@ -1,0 +1,24 @@
+# The two commands of the README, and a few more. Everything runs from .venv.
+.PHONY: setup run test test-unit bench clean-data
+
+setup:
+	@infra/scripts/setup.sh
+
+## Command 1: install what is missing, start Kafka, the API with its projector; Ctrl-C stops it all.
+run: setup
+	.venv/bin/taskforge dev
+
+## Command 2: install what is missing, run the whole suite against a throwaway Kafka and chdb.
+test: setup
+	.venv/bin/python -m pytest
+
+test-unit: setup
+	.venv/bin/python -m pytest tests/unit
+
+## Figures: Kafka cold start, POST /jobs per second, POST-to-listed latency.
+bench: setup
+	.venv/bin/python -m benchmarks.foundation
+
+## Remove the local data directory (Kafka logs, chdb files). Stop `make run` first.
+clean-data:
+	rm -rf .taskforge

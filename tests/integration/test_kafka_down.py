@@ -1,0 +1,95 @@
+"""Kafka stops: writes answer 503 within a bounded time, and nothing they carried is ever recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from api.app import create_app
+from infra.kafka.broker import LocalBroker
+from producers.topics import Topics
+from taskforge.settings import Settings
+from tests.support import AUTH, eventually, free_port, scoped_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def own_broker(session_dir: Path) -> Iterator[LocalBroker]:
+    """A broker this module may stop and start without disturbing the others."""
+    settings = scoped_settings(session_dir / "kafka-down", free_port(), free_port(),
+                               clickhouse_url=f"chdb://{session_dir / 'clickhouse'}")
+    broker = LocalBroker(settings)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+async def correlation_ids(settings: Settings, topic: str) -> list[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        found = []
+        while batch := await consumer.getmany(timeout_ms=1500):
+            for messages in batch.values():
+                found.extend(orjson.loads(m.value)["correlation_id"] for m in messages)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_broker: LocalBroker) -> None:
+    settings = own_broker.settings
+    topics = Topics.from_settings(settings)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30) as api:
+            assert (await api.post("/api/v1/queues", json={"name": "q"}, headers=AUTH)).status_code == 201
+            before = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
+                                    headers={**AUTH, "X-Request-ID": "before-outage"})
+            assert before.status_code == 201
+
+            await asyncio.to_thread(own_broker.stop)
+            started = time.monotonic()
+            refused = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
+                                     headers={**AUTH, "X-Request-ID": "during-outage-1"})
+            elapsed = time.monotonic() - started
+            assert refused.status_code == 503, refused.text
+            body = refused.json()
+            assert body["success"] is False and body["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert refused.headers["retry-after"] == "1"
+            assert elapsed < settings.kafka_publish_timeout_seconds + 2, f"took {elapsed:.1f}s"
+
+            quick = time.monotonic()
+            second = await api.post("/api/v1/queues", json={"name": "during-outage"},
+                                    headers={**AUTH, "X-Request-ID": "during-outage-2"})
+            assert second.status_code == 503
+            assert time.monotonic() - quick < settings.kafka_publish_timeout_seconds + 2
+            assert (await api.get("/ready")).status_code == 503
+
+            await asyncio.to_thread(own_broker.start)
+
+            async def ready() -> bool:
+                return (await api.get("/ready")).status_code == 200
+
+            await eventually(ready, timeout=30, interval=0.2)
+            after = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
+                                   headers={**AUTH, "X-Request-ID": "after-outage"})
+            assert after.status_code == 201, after.text
+
+            jobs = await correlation_ids(settings, topics.job_events)
+            queues = await correlation_ids(settings, topics.queue_events)
+            assert "during-outage-1" not in jobs and "during-outage-2" not in queues
+            assert jobs.count("before-outage") == 1 and jobs.count("after-outage") == 1
+            listing = (await api.get("/api/v1/jobs", headers=AUTH)).json()["data"]
+            assert listing["pagination"]["total"] == 2

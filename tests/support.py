@@ -1,0 +1,127 @@
+"""Helpers shared by the test layers: free ports, settings for a test, waiting on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from taskforge.settings import Settings
+
+T = TypeVar("T")
+TEST_API_KEY = "tf_" + "t" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scoped_settings(data_dir: Path, kafka_port: int, controller_port: int, **overrides: Any) -> Settings:
+    """Settings for one test scope: its own topic prefix and ClickHouse database."""
+    unique = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "env": "test",
+        "data_dir": data_dir,
+        "kafka_port": kafka_port,
+        "kafka_controller_port": controller_port,
+        "kafka_heap": "384m",
+        "topic_prefix": f"t{unique}",
+        "topic_partitions": 3,
+        "clickhouse_url": f"chdb://{data_dir / 'clickhouse'}",
+        "clickhouse_database": f"t{unique}",
+        "clickhouse_pool_size": 2,
+        "kafka_publish_timeout_seconds": 2.0,
+        "bootstrap_api_key": SecretStr(TEST_API_KEY),
+        "api_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Await ``check`` until it returns a truthy value or raises nothing falsy past the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def wait_sync(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process build exactly these settings."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKFORGE_")}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"TASKFORGE_{name.upper()}"] = str(value)
+    return env
+
+
+class ApiProcess:
+    """``taskforge api`` as a real child process, for tests of crashes and restarts."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.base_url = f"http://{settings.api_host}:{settings.api_port}"
+        self.process: Any = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        import subprocess
+        import sys
+
+        import httpx
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen([sys.executable, "-m", "taskforge.cli", "--log-level", "warning", "api"],
+                                        env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT)
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"API exited with {self.process.returncode}: {self.log_path.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{self.base_url}/ready", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_sync(ready, timeout=timeout, interval=0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to flush or clean up."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
