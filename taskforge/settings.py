@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Projector
     projector_max_batch: int = Field(default=10_000, ge=1, le=1_000_000)
     projector_poll_ms: int = Field(default=50, ge=1, le=5_000)
+    projector_linger_ms: int = Field(
+        default=10, ge=0, le=1_000, description="How long a follower gathers records before handling a batch."
+    )
     read_barrier_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30, description="How long a read waits for the projection to reach the log's end."
     )
