@@ -68,6 +68,19 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_streams(args: argparse.Namespace) -> int:
+    import faust
+
+    from producers.topics import Topics, ensure_topics
+    from streams.app import create_streams_app
+
+    settings = _settings()
+    asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))  # faust must find its source topics
+    worker = faust.Worker(create_streams_app(settings), loglevel=args.log_level, quiet=not sys.stdout.isatty())
+    worker.execute_from_commandline()
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from taskforge.devstack import run_dev
 
@@ -86,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("topics", help="create missing topics").set_defaults(func=cmd_topics)
     sub.add_parser("api", help="serve the API (and, in embedded mode, the projector)").set_defaults(func=cmd_api)
+    sub.add_parser("streams", help="run the stream processors (a faust worker)").set_defaults(func=cmd_streams)
     sub.add_parser("dev", help="start Kafka, the API with its projector and the stream processors; "
                    "print the URLs and the bootstrap key").set_defaults(func=cmd_dev)
 

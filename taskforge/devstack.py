@@ -1,8 +1,9 @@
 """``taskforge dev``: the whole system on one machine, from one command.
 
 It starts the local Kafka (unless one already runs on this data directory), makes sure
-a bootstrap API key exists, then serves the API with its projector in this process.
-Ctrl-C stops the API, then whatever this command itself started, by PID.
+a bootstrap API key exists, starts the stream processors as a child process, then
+serves the API with its projector in this process. Ctrl-C stops the API, then whatever
+this command itself started, by PID.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import string
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from infra.kafka.broker import LocalBroker
+from producers.topics import Topics, ensure_topics
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ def _banner(settings: Settings, key: str, key_source: str) -> str:
         f"  Swagger UI     {base}/docs",
         f"  health/ready   {base}/health  {base}/ready",
         f"  Kafka          {settings.bootstrap_servers}",
+        f"  streams        faust worker, log in {settings.run_dir / 'streams.log'}",
         f"  ClickHouse     {settings.clickhouse_dsn}",
         f"  data dir       {settings.data_dir}",
         f"  bootstrap key  {key}   (from {key_source})",
@@ -68,6 +74,35 @@ def _banner(settings: Settings, key: str, key_source: str) -> str:
     ])
 
 
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({f"TASKFORGE_{name.upper()}": str(getattr(settings, name)) for name in ("data_dir", "kafka_port",
+                "kafka_controller_port", "topic_prefix", "topic_partitions", "topic_replication_factor")})
+    env["TASKFORGE_KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    return env
+
+
+def start_streams(settings: Settings, log_level: str) -> subprocess.Popen[bytes]:
+    """The faust worker, as a child with its own PID file and log under ``<data dir>/run``."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(settings.run_dir / "streams.log", "ab")  # noqa: SIM115 - the child owns it
+    child = subprocess.Popen([sys.executable, "-m", "taskforge.cli", "--log-level", log_level, "streams"],
+                             env=_child_env(settings), stdout=log_file, stderr=subprocess.STDOUT)
+    (settings.run_dir / "streams.pid").write_text(str(child.pid))
+    return child
+
+
+def stop_child(child: subprocess.Popen[bytes], pid_file: Path, timeout: float = 30.0) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    pid_file.unlink(missing_ok=True)
+
+
 def run_dev(settings: Settings, log_level: str = "info") -> int:
     key, key_source = bootstrap_key(settings)
     settings = settings.model_copy(update={"bootstrap_api_key": SecretStr(key)})
@@ -76,6 +111,8 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
     status = broker.start()
     we_started_kafka = status.detail == "started"
     log.info("kafka %s (pid %s) in %.1fs", status.detail, status.pid, time.monotonic() - started)
+    asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))
+    streams = start_streams(settings, log_level)
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                                            log_level=log_level, access_log=False))
@@ -97,6 +134,8 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop
         log.info("interrupted; the API has shut down")
     finally:
+        log.info("stopping the stream processors (pid %s)", streams.pid)
+        stop_child(streams, settings.run_dir / "streams.pid")
         if we_started_kafka:
             log.info("stopping kafka (pid %s)", status.pid)
             broker.stop()

@@ -55,18 +55,21 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
 
     process, key = start_dev(env, tmp_path / "dev1.log")
     kafka_pid = int((settings.kafka_dir / "kafka.pid").read_text())
+    streams_pid = int((settings.run_dir / "streams.pid").read_text())
     try:
         assert (tmp_path / "bootstrap-api-key").stat().st_mode & 0o777 == 0o600
         output = (tmp_path / "dev1.log").read_text()
         assert f"{base}/api/v1" in output and f"{base}/docs" in output
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
             assert client.get("/ready").status_code == 200
+            assert pid_alive(streams_pid), "the stream processors run"
             assert client.post("/api/v1/queues", json={"name": "dev"}).status_code == 201
             job = client.post("/api/v1/jobs", json={"queue_name": "dev", "job_type": "t"}).json()["data"]
     finally:
         code = interrupt(process)
     assert code == 0, (tmp_path / "dev1.log").read_text()[-3000:]
     assert not pid_alive(kafka_pid), "Ctrl-C stopped the Kafka it started"
+    assert not pid_alive(streams_pid), "Ctrl-C stopped the stream processors"
     assert not (settings.kafka_dir / "kafka.pid").exists()
 
     process, key_again = start_dev(env, tmp_path / "dev2.log")
