@@ -7,22 +7,18 @@ These functions read the clock and mint ids (the edge); the rules themselves are
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import orjson
 
 from api.auth import Principal
 from api.context import AppContext
-from projections.queue_directory import QueueEntry
 from schemas.api.jobs import JobSubmitRequest, JobView
 from schemas.api.queues import QueueCreateRequest, QueueView
 from schemas.envelope import EventEnvelope, wrap
-from schemas.job import MAX_ATTEMPTS, JobSubmitted, SubmitJob
+from schemas.job import JobSubmitted, SubmitJob
 from schemas.queue import QueueCreated
 from streams.deciders import job as job_rules
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-
-MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
 def _envelope(ctx: AppContext, principal: Principal, aggregate_id: uuid.UUID, event: object, request_id: str) -> EventEnvelope:
@@ -58,29 +54,22 @@ async def create_queue(ctx: AppContext, principal: Principal, request: QueueCrea
                      created_at=envelope.occurred_at, updated_at=envelope.occurred_at)
 
 
-def _default_max_attempts(queue: QueueEntry) -> int:
-    return min(MAX_ATTEMPTS, queue.settings.max_retries + 1)
-
-
 async def submit_job(ctx: AppContext, principal: Principal, request: JobSubmitRequest, request_id: str) -> JobView:
     principal.require("job:write")
     payload_size = len(orjson.dumps(request.payload))
     if payload_size > ctx.settings.max_payload_bytes:
         raise PayloadTooLarge(f"payload is {payload_size} bytes; the limit is {ctx.settings.max_payload_bytes}",
                               details={"field": "payload", "limit": ctx.settings.max_payload_bytes})
-    now = ctx.clock.now()
-    if request.scheduled_for is not None and request.scheduled_for - now > MAX_SCHEDULE_AHEAD:
-        raise InvalidInput("scheduled_for may be at most 366 days ahead", details={"field": "scheduled_for"})
     queue = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
     if queue is None:
         raise NotFound(f"queue {request.queue_name!r} not found")
     command = SubmitJob(
         job_id=uuid.uuid4(), queue_id=queue.id, queue_name=queue.name, job_type=request.job_type,
-        payload=request.payload, priority=request.priority,
-        max_attempts=request.max_attempts or _default_max_attempts(queue),
-        scheduled_for=request.scheduled_for, idempotency_key=request.idempotency_key,
+        payload=request.payload, priority=request.priority, max_attempts=request.max_attempts,
+        queue_max_retries=queue.settings.max_retries, scheduled_for=request.scheduled_for,
+        idempotency_key=request.idempotency_key,
     )
-    events = job_rules.decide(None, command, now)
+    events = job_rules.decide(None, command, ctx.clock.now())
     envelopes = [_envelope(ctx, principal, command.job_id, e, request_id) for e in events]
     await ctx.event_log.append(ctx.topics.job_events, envelopes)
     submitted = events[0]

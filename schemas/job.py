@@ -48,7 +48,8 @@ class SubmitJob(BaseModel):
     job_type: str
     payload: dict[str, Any]
     priority: int = Field(ge=0, le=MAX_PRIORITY)
-    max_attempts: int = Field(ge=1, le=MAX_ATTEMPTS)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS, description="None: the queue's default.")
+    queue_max_retries: int = Field(ge=0, le=MAX_ATTEMPTS - 1)
     scheduled_for: AwareDatetime | None = None
     idempotency_key: str | None = None
 

@@ -7,18 +7,25 @@ arrive with the job engine and extend ``decide`` and ``evolve`` here.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import singledispatch
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.envelope import DomainEvent
-from schemas.job import JobStatus, JobSubmitted, SubmitJob
+from schemas.job import MAX_ATTEMPTS, JobStatus, JobSubmitted, SubmitJob
+from taskforge.errors import Conflict, InvalidInput
+
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
-class JobAlreadyExists(Exception):
+class JobAlreadyExists(Conflict):
     """A submission for a job id that the owner already holds."""
+
+
+class ScheduledTooFarAhead(InvalidInput):
+    """``scheduled_for`` beyond ``MAX_SCHEDULE_AHEAD``: almost always a unit mistake."""
 
 
 class JobState(BaseModel):
@@ -45,10 +52,18 @@ def initial_status(scheduled_for: datetime | None, now: datetime) -> JobStatus:
     return JobStatus.PENDING
 
 
+def default_max_attempts(queue_max_retries: int) -> int:
+    """A job without its own ``max_attempts`` gets one attempt plus the queue's retries."""
+    return min(MAX_ATTEMPTS, queue_max_retries + 1)
+
+
 def decide(state: JobState | None, command: SubmitJob, now: datetime) -> list[DomainEvent]:
     """Decide what a command does to a job. Raises a typed error when it may not happen."""
     if state is not None:
-        raise JobAlreadyExists(str(command.job_id))
+        raise JobAlreadyExists(f"job {command.job_id} already exists")
+    if command.scheduled_for is not None and command.scheduled_for - now > MAX_SCHEDULE_AHEAD:
+        raise ScheduledTooFarAhead(f"scheduled_for may be at most {MAX_SCHEDULE_AHEAD.days} days ahead",
+                                   details={"field": "scheduled_for"})
     return [
         JobSubmitted(
             job_id=command.job_id,
@@ -57,7 +72,7 @@ def decide(state: JobState | None, command: SubmitJob, now: datetime) -> list[Do
             job_type=command.job_type,
             payload=command.payload,
             priority=command.priority,
-            max_attempts=command.max_attempts,
+            max_attempts=command.max_attempts or default_max_attempts(command.queue_max_retries),
             scheduled_for=command.scheduled_for,
             idempotency_key=command.idempotency_key,
             status=initial_status(command.scheduled_for, now),

@@ -27,15 +27,21 @@ def submitted_envelope(tenant: Tenant, job_type: str = "t"):
     return wrap(event, tenant=tenant, aggregate_id=job_id, occurred_at=datetime.now(UTC), event_id=uuid.uuid4())
 
 
-async def test_projection_survives_a_restart_without_loss_or_duplicates(
-    broker_settings: Settings, clickhouse_backend: str
-) -> None:
+async def fresh_log(broker_settings: Settings, clickhouse_url: str) -> tuple[Settings, Topics, KafkaEventLog]:
+    """New topics and a new database on the session broker and the given backend, and a started event log."""
     settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
-                               broker_settings.kafka_controller_port, clickhouse_url=clickhouse_backend)
+                               broker_settings.kafka_controller_port, clickhouse_url=clickhouse_url)
     topics = Topics.from_settings(settings)
     await ensure_topics(settings, topics)
     log = KafkaEventLog(settings)
     await log.start()
+    return settings, topics, log
+
+
+async def test_projection_survives_a_restart_without_loss_or_duplicates(
+    broker_settings: Settings, clickhouse_backend: str
+) -> None:
+    settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
     tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     stranger = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     first = [submitted_envelope(tenant) for _ in range(50)]
@@ -72,12 +78,7 @@ async def test_projection_survives_a_restart_without_loss_or_duplicates(
 
 
 async def test_reprojecting_a_range_changes_nothing(broker_settings: Settings, clickhouse_backend: str) -> None:
-    settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
-                               broker_settings.kafka_controller_port, clickhouse_url=clickhouse_backend)
-    topics = Topics.from_settings(settings)
-    await ensure_topics(settings, topics)
-    log = KafkaEventLog(settings)
-    await log.start()
+    settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
     tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     await log.append(topics.job_events, [submitted_envelope(tenant) for _ in range(30)])
     store = ClickHouseStore(settings)

@@ -10,14 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.job import JobStatus, JobSubmitted, SubmitJob
-from streams.deciders.job import JobAlreadyExists, decide, evolve, initial_status
+from streams.deciders.job import (
+    MAX_SCHEDULE_AHEAD, JobAlreadyExists, ScheduledTooFarAhead, decide, default_max_attempts, evolve, initial_status,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def submit(**overrides: object) -> SubmitJob:
     values: dict[str, object] = dict(job_id=uuid.uuid4(), queue_id=uuid.uuid4(), queue_name="q", job_type="t",
-                                     payload={"a": 1}, priority=3, max_attempts=2)
+                                     payload={"a": 1}, priority=3, max_attempts=2, queue_max_retries=3)
     values.update(overrides)
     return SubmitJob(**values)  # type: ignore[arg-type]
 
@@ -45,6 +47,24 @@ def test_submitting_an_existing_job_again_is_refused() -> None:
     state = evolve(None, decide(None, command, NOW)[0])
     with pytest.raises(JobAlreadyExists):
         decide(state, command, NOW)
+
+
+@pytest.mark.parametrize(("retries", "attempts"), [(0, 1), (3, 4), (9, 10)])
+def test_max_attempts_defaults_to_one_plus_the_queues_retries(retries: int, attempts: int) -> None:
+    assert default_max_attempts(retries) == attempts
+    (event,) = decide(None, submit(max_attempts=None, queue_max_retries=retries), NOW)
+    assert isinstance(event, JobSubmitted) and event.max_attempts == attempts
+
+
+def test_an_explicit_max_attempts_wins_over_the_queue_default() -> None:
+    (event,) = decide(None, submit(max_attempts=1, queue_max_retries=9), NOW)
+    assert isinstance(event, JobSubmitted) and event.max_attempts == 1
+
+
+def test_scheduling_beyond_the_horizon_is_refused() -> None:
+    assert decide(None, submit(scheduled_for=NOW + MAX_SCHEDULE_AHEAD), NOW)
+    with pytest.raises(ScheduledTooFarAhead):
+        decide(None, submit(scheduled_for=NOW + MAX_SCHEDULE_AHEAD + timedelta(seconds=1)), NOW)
 
 
 @given(
