@@ -96,14 +96,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return failure(exc.status_code, code, message, request_id_of(request), headers=headers or None)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("request %s failed unexpectedly", request_id_of(request), exc_info=exc)
+def unexpected_error_response(request_id: str, exc: BaseException) -> Response:
+    """A bug: logged with its traceback, answered without internals."""
+    log.error("request %s failed unexpectedly", request_id, exc_info=exc)
     return failure(500, "INTERNAL_ERROR", "an unexpected error occurred; quote the request_id when reporting it",
-                   request_id_of(request))
+                   request_id)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(request_id_of(request), exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.TaskForgeError, _taskforge_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.envelope import error_body
+from api.errors import unexpected_error_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
@@ -45,9 +46,12 @@ class EdgeMiddleware:
         request_id = offered if _REQUEST_ID.match(offered) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         csp = _DOCS_CSP if scope["path"].startswith(_DOCS_PATHS) else _API_CSP
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [
                     *message.get("headers", []), *_SECURITY_HEADERS,
                     (b"content-security-policy", csp), (b"x-request-id", request_id.encode()),
@@ -74,7 +78,12 @@ class EdgeMiddleware:
                     raise HTTPException(413, f"the request body exceeds {self.max_request_bytes} bytes")
             return message
 
-        await self.app(scope, counting_receive, send_with_headers)
+        try:
+            await self.app(scope, counting_receive, send_with_headers)
+        except Exception as exc:  # the last line of defence: Starlette's own 500 would skip these headers
+            if started:
+                raise
+            await unexpected_error_response(request_id, exc)(scope, receive, send_with_headers)
 
     def _reject(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Refuse, before reading a byte of the body, what the headers already disqualify."""

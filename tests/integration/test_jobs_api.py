@@ -242,3 +242,18 @@ async def test_openapi_describes_the_routes(api: httpx.AsyncClient) -> None:
     assert {"/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/scheduled", "/api/v1/queues", "/health",
             "/ready"} <= set(spec["paths"])
     assert "422" in spec["paths"]["/api/v1/jobs"]["post"]["responses"]
+
+
+async def test_an_unexpected_error_is_a_500_in_the_envelope(api: httpx.AsyncClient) -> None:
+    app = api.app  # type: ignore[attr-defined]
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/test-only-broken", broken, methods=["GET"])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/api/v1/test-only-broken", headers={"X-Request-ID": "bug-1"})
+    body = assert_error(response, 500, "INTERNAL_ERROR")
+    assert body["request_id"] == "bug-1"
+    assert "a bug" not in response.text, "internals are not leaked to the caller"
