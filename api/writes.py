@@ -15,7 +15,7 @@ from api.context import AppContext
 from schemas.api.jobs import JobSubmitRequest, JobView
 from schemas.api.queues import QueueCreateRequest, QueueView
 from schemas.envelope import EventEnvelope, wrap
-from schemas.job import JobSubmitted, SubmitJob
+from schemas.job import JobPolicy, JobSubmitted, SubmitJob
 from schemas.queue import QueueCreated
 from streams.deciders import job as job_rules
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
@@ -66,10 +66,13 @@ async def submit_job(ctx: AppContext, principal: Principal, request: JobSubmitRe
     command = SubmitJob(
         job_id=uuid.uuid4(), queue_id=queue.id, queue_name=queue.name, job_type=request.job_type,
         payload=request.payload, priority=request.priority, max_attempts=request.max_attempts,
-        queue_max_retries=queue.settings.max_retries, scheduled_for=request.scheduled_for,
-        idempotency_key=request.idempotency_key,
+        queue_max_retries=queue.settings.max_retries, policy=JobPolicy.from_queue(queue.settings),
+        scheduled_for=request.scheduled_for, idempotency_key=request.idempotency_key,
     )
-    events = job_rules.decide(None, command, ctx.clock.now())
+    decision = job_rules.decide(None, command, ctx.clock.now())
+    if decision.refusal is not None:
+        raise decision.refusal
+    events = decision.events
     envelopes = [_envelope(ctx, principal, command.job_id, e, request_id) for e in events]
     await ctx.event_log.append(ctx.topics.job_events, envelopes)
     submitted = events[0]

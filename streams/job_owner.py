@@ -12,7 +12,7 @@ from collections.abc import MutableMapping
 from pydantic import BaseModel, ConfigDict
 
 from schemas.envelope import EventEnvelope, UndecodableEvent, decode
-from streams.deciders.job import JobState, evolve
+from streams.deciders.job import IllegalTransition, JobState, evolve
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,11 @@ def apply_job_record(table: MutableMapping[bytes, bytes], key: bytes, value: byt
     owned = OwnedJob.model_validate_json(stored) if stored is not None else None
     if owned is not None and offset <= owned.offset:
         return False  # redelivered
-    state = evolve(owned.state if owned is not None else None, envelope.data)
+    try:
+        state = evolve(owned.state if owned is not None else None, envelope.data)
+    except IllegalTransition as exc:  # a history the rules forbid: keep the state, say so loudly
+        log.error("job owner: refusing event at offset %d for job %s: %s", offset, key.decode(errors="replace"), exc)
+        return False
     if state is None:
         return False
     table[key] = OwnedJob(offset=offset, state=state).model_dump_json().encode()

@@ -61,7 +61,9 @@ async def test_job_submitted_on_the_wire(api: httpx.AsyncClient, settings: Setti
     assert data == {
         "job_id": job["id"], "queue_id": queue["id"], "queue_name": "wire", "job_type": "resize",
         "payload": {"w": 640}, "priority": 4, "max_attempts": 4, "scheduled_for": None, "idempotency_key": None,
-        "status": "pending",
+        "status": "pending", "dead_letter_of": None,
+        "policy": {"timeout_seconds": 300, "retry_delay_seconds": 30, "max_retry_delay_seconds": 300,
+                   "backoff_multiplier": 2.0, "dead_letter_queue_id": None},
     }
     uuid.UUID(doc["event_id"])
 
