@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiokafka.errors import KafkaError
 
 from api.auth import Authenticator
+from producers.command_bus import CommandBus
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, ensure_topics
 from projections.projector import Projector
@@ -27,6 +28,7 @@ class AppContext:
     settings: Settings
     topics: Topics
     event_log: KafkaEventLog
+    commands: CommandBus
     store: ClickHouseStore
     projector: Projector
     queues: QueueDirectory
@@ -38,10 +40,12 @@ class AppContext:
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
         topics = Topics.from_settings(settings)
         store = ClickHouseStore(settings)
+        event_log = KafkaEventLog(settings)
         return cls(
             settings=settings,
             topics=topics,
-            event_log=KafkaEventLog(settings),
+            event_log=event_log,
+            commands=CommandBus(settings, topics, event_log),
             store=store,
             projector=Projector(settings, store, topics),
             queues=QueueDirectory(settings, topics),
@@ -55,6 +59,7 @@ class AppContext:
         await self.store.open()
         await self.projector.start()
         await self.queues.start()
+        await self.commands.start()
         await self.event_log.start()
 
     async def _wait_for_topics(self) -> None:
@@ -72,6 +77,7 @@ class AppContext:
                 await asyncio.sleep(0.5)
 
     async def stop(self) -> None:
+        await self.commands.stop()
         await self.event_log.stop()
         await self.queues.stop()
         await self.projector.stop()

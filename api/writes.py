@@ -1,7 +1,8 @@
-"""The write paths: validate against what the log says, decide, append, answer.
+"""The write paths: validate against what the log says, then append (queues) or ask the
+aggregate's owner (jobs), and answer.
 
 These functions read the clock and mint ids (the edge); the rules themselves are in
-``streams.deciders``. Nothing here writes anywhere but Kafka.
+``streams.deciders`` and are applied by the owners. Nothing here writes anywhere but Kafka.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import orjson
 
 from api.auth import Principal
 from api.context import AppContext
+from api.views import job_view_from_snapshot
 from schemas.api.jobs import JobSubmitRequest, JobView
 from schemas.api.queues import QueueCreateRequest, QueueView
+from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
 from schemas.envelope import EventEnvelope, wrap
-from schemas.job import JobPolicy, JobSubmitted, SubmitJob
+from schemas.job import CancelJob, JobCommand, JobPolicy, RetryJob, SubmitJob
 from schemas.queue import QueueCreated
-from streams.deciders import job as job_rules
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 
@@ -54,7 +56,35 @@ async def create_queue(ctx: AppContext, principal: Principal, request: QueueCrea
                      created_at=envelope.occurred_at, updated_at=envelope.occurred_at)
 
 
-async def submit_job(ctx: AppContext, principal: Principal, request: JobSubmitRequest, request_id: str) -> JobView:
+def _job_id_for(principal: Principal, idempotency_key: str | None) -> uuid.UUID:
+    """A keyed submission's id is derived from (project, key): racing repeats reach the same owner."""
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(principal.tenant.project_id, f"idempotency-key:{idempotency_key}")
+
+
+def _verdict(reply: CommandReply) -> JobSnapshot:
+    """The owner's reply as a snapshot, or its refusal raised as the matching typed error."""
+    if reply.accepted and reply.job is not None:
+        return reply.job
+    message = reply.message or "refused"
+    if reply.refusal == "not_found":
+        raise NotFound(message, details=reply.details)
+    if reply.refusal == "invalid":
+        raise InvalidInput(message, details=reply.details)
+    raise Conflict(message, details=reply.details)
+
+
+async def _ask_owner(ctx: AppContext, principal: Principal, command: JobCommand, request_id: str) -> CommandReply:
+    envelope = CommandEnvelope.of(command, tenant=principal.tenant, issued_at=ctx.clock.now(),
+                                  correlation_id=request_id, actor=principal.subject)
+    return await ctx.commands.send(envelope)
+
+
+async def submit_job(
+    ctx: AppContext, principal: Principal, request: JobSubmitRequest, request_id: str
+) -> tuple[JobView, bool]:
+    """Returns the job and whether this request created it (False: an idempotent repeat)."""
     principal.require("job:write")
     payload_size = len(orjson.dumps(request.payload))
     if payload_size > ctx.settings.max_payload_bytes:
@@ -63,24 +93,27 @@ async def submit_job(ctx: AppContext, principal: Principal, request: JobSubmitRe
     queue = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
     if queue is None:
         raise NotFound(f"queue {request.queue_name!r} not found")
+    dlq_id = queue.settings.dead_letter_queue_id
+    dlq = ctx.queues.get(principal.tenant, dlq_id) if dlq_id is not None else None
     command = SubmitJob(
-        job_id=uuid.uuid4(), queue_id=queue.id, queue_name=queue.name, job_type=request.job_type,
-        payload=request.payload, priority=request.priority, max_attempts=request.max_attempts,
-        queue_max_retries=queue.settings.max_retries, policy=JobPolicy.from_queue(queue.settings),
-        scheduled_for=request.scheduled_for, idempotency_key=request.idempotency_key,
+        job_id=_job_id_for(principal, request.idempotency_key), queue_id=queue.id, queue_name=queue.name,
+        job_type=request.job_type, payload=request.payload, priority=request.priority,
+        max_attempts=request.max_attempts, queue_max_retries=queue.settings.max_retries,
+        policy=JobPolicy.from_queue(queue.settings, dlq.name if dlq is not None else None),
+        scheduled_for=request.scheduled_for,
+        idempotency_key=request.idempotency_key,
     )
-    decision = job_rules.decide(None, command, ctx.clock.now())
-    if decision.refusal is not None:
-        raise decision.refusal
-    events = decision.events
-    envelopes = [_envelope(ctx, principal, command.job_id, e, request_id) for e in events]
-    await ctx.event_log.append(ctx.topics.job_events, envelopes)
-    submitted = events[0]
-    assert isinstance(submitted, JobSubmitted)
-    return JobView(
-        id=submitted.job_id, queue_id=submitted.queue_id, queue_name=submitted.queue_name,
-        job_type=submitted.job_type, payload=submitted.payload, status=submitted.status,
-        priority=submitted.priority, max_attempts=submitted.max_attempts, attempt_count=0,
-        scheduled_for=submitted.scheduled_for, idempotency_key=submitted.idempotency_key,
-        created_at=envelopes[0].occurred_at, updated_at=envelopes[0].occurred_at,
-    )
+    reply = await _ask_owner(ctx, principal, command, request_id)
+    return job_view_from_snapshot(_verdict(reply)), reply.created
+
+
+async def cancel_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:
+    principal.require("job:write")
+    reply = await _ask_owner(ctx, principal, CancelJob(job_id=job_id), request_id)
+    return job_view_from_snapshot(_verdict(reply))
+
+
+async def retry_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:
+    principal.require("job:write")
+    reply = await _ask_owner(ctx, principal, RetryJob(job_id=job_id), request_id)
+    return job_view_from_snapshot(_verdict(reply))

@@ -1,7 +1,8 @@
 """Foundation figures, measured on this machine against real processes over loopback.
 
 - Kafka cold start (format + first metadata answer) and warm restart.
-- Single-client POST /jobs: requests per second and latency, one keep-alive connection.
+- Single-client POST /jobs: requests per second and latency, one keep-alive connection
+  (each submission is decided by the job's owner in the stream processors).
 - POST /jobs returned -> job listed by GET /jobs (which reads ClickHouse without a barrier).
 - GET /jobs/{id} right after POST (the read-your-writes path).
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from infra.kafka.broker import LocalBroker
-from tests.support import TEST_API_KEY, ApiProcess, free_port, scoped_settings
+from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, wait_sync
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -64,11 +65,15 @@ def run(seconds: float, lag_samples: int) -> dict[str, object]:
         broker.start()
         results["kafka_warm_start_s"] = round(time.monotonic() - started, 2)
 
+        streams = StreamsProcess(settings, data_dir / "streams.log")
         api = ApiProcess(settings, data_dir / "api.log")
         try:
+            streams.start()
             api.start()
             with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"},
                               timeout=10) as client:
+                wait_sync(lambda: client.post(f"/api/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404, timeout=90,
+                          interval=0.5)
                 assert client.post("/api/v1/queues", json={"name": "bench"}).status_code == 201
                 body = {"queue_name": "bench", "job_type": "noop", "payload": {"n": 1}}
                 for _ in range(50):  # warm-up: connections, JIT of the broker, chdb caches
@@ -122,6 +127,7 @@ def run(seconds: float, lag_samples: int) -> dict[str, object]:
                 }
         finally:
             api.stop()
+            streams.stop()
             broker.stop()
     return results
 

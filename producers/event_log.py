@@ -15,11 +15,11 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from schemas.envelope import EventEnvelope, encode
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 
 _RECONNECT_MIN_SECONDS = 0.5
 _RECONNECT_MAX_SECONDS = 5.0
+
+
+class Publishable(Protocol):
+    """Anything TaskForge writes to a topic: events, commands, replies."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    def headers(self) -> list[tuple[str, bytes]]: ...
+
+    def encoded(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -92,15 +103,15 @@ class KafkaEventLog:
                 return
             delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
 
-    async def append(self, topic: str, envelopes: Sequence[EventEnvelope]) -> list[Appended]:
-        """Append events (each keyed by its aggregate id); return their positions once acknowledged."""
+    async def append(self, topic: str, envelopes: Sequence[Publishable]) -> list[Appended]:
+        """Append records (each under its own key); return their positions once acknowledged."""
         producer = self._producer
         if producer is None:
             raise EventLogUnavailable("the event log (Kafka) is unreachable; nothing was recorded")
         try:
             async with asyncio.timeout(self._timeout):
                 futures = [
-                    await producer.send(topic, value=encode(e), key=e.key, headers=e.headers()) for e in envelopes
+                    await producer.send(topic, value=e.encoded(), key=e.key, headers=e.headers()) for e in envelopes
                 ]
                 metadata = await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:

@@ -17,6 +17,8 @@ from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+KEEP_A_WEEK = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
+KEEP_AN_HOUR = {"cleanup.policy": "delete", "retention.ms": str(3600 * 1000)}
 COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 
 
@@ -33,6 +35,8 @@ class Topics:
     """Every topic name in one place; build it from the settings."""
 
     job_events: str
+    job_commands: str
+    job_replies: str
     queue_events: str
     partitions: int
     replication_factor: int
@@ -42,6 +46,8 @@ class Topics:
         prefix = settings.topic_prefix
         return cls(
             job_events=f"{prefix}.job-events",
+            job_commands=f"{prefix}.job-commands",
+            job_replies=f"{prefix}.job-replies",
             queue_events=f"{prefix}.queue-events",
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
@@ -50,6 +56,9 @@ class Topics:
     def specs(self) -> list[TopicSpec]:
         return [
             TopicSpec(self.job_events, self.partitions, self.replication_factor, KEEP_FOREVER),
+            # commands: co-partitioned with the events (same key, same count), so one owner sees both
+            TopicSpec(self.job_commands, self.partitions, self.replication_factor, KEEP_A_WEEK),
+            TopicSpec(self.job_replies, self.partitions, self.replication_factor, KEEP_AN_HOUR),
             TopicSpec(self.queue_events, self.partitions, self.replication_factor, COMPACTED),
         ]
 

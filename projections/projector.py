@@ -1,10 +1,15 @@
 """Write the log into ClickHouse, batch by batch, and remember how far it got.
 
 A batch's rows are inserted (its tables concurrently) before the follower's position
-moves, so a reader released by the barrier sees them. The offsets the projector resumes
-from are written after the rows they cover, on a short interval rather than per batch:
-they are only a resume hint, because every table is idempotent under re-insertion. A
-crash therefore re-reads at most one interval's worth of records and changes nothing.
+moves, so a reader released by the barrier sees them. Job rows are read-modify-write:
+the projector is their only writer, keeps the rows it wrote in memory, and loads the
+others once per batch (one query per tenant). The cache changes only after an insert
+succeeded, so a retried batch is computed afresh.
+
+The offsets the projector resumes from are written after the rows they cover, on a short
+interval rather than per batch: they are only a resume hint, because every table is
+idempotent under re-insertion. A crash re-reads at most one interval's worth of records
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -12,21 +17,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
 from producers.topics import Topics
-from projections.rows import COLUMNS, LogRecord, rows_for
-from projections.schema import create_tables
+from projections.rows import COLUMNS, JOB_COLUMNS, LogRecord, Row, is_job_event, rows_for
+from projections.schema import ensure_schema
 from projections.store import ClickHouseStore
 from projections.tail import TopicTail
+from schemas.job import JobSubmitted
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
 
 OFFSETS_INTERVAL_SECONDS = 0.5
+ROW_CACHE_LIMIT = 200_000
 _OFFSET_COLUMNS = ("topic", "partition", "next_offset", "written_at")
+
+
+def _as_utc(row: Row) -> Row:
+    """ClickHouse hands back UTC times without tzinfo; rows are written back, so make them explicit."""
+    return {k: v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v for k, v in row.items()}
 
 
 class Projector:
@@ -34,11 +48,13 @@ class Projector:
         self._store = store
         self.tail = TopicTail(settings, topics.projected, self._write, name="projector")
         self.events_written = 0
+        self._rows: dict[uuid.UUID, Row] = {}
         self._unsaved: dict[TopicPartition, int] = {}
         self._saver: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await create_tables(self._store)
+        if await ensure_schema(self._store):
+            log.warning("projector: read models were of another schema version; rebuilding them from offset zero")
         await self.tail.start(await self._stored_positions())
         self._saver = asyncio.get_running_loop().create_task(self._save_offsets_periodically())
 
@@ -48,10 +64,31 @@ class Projector:
         )
         return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
+    async def _current_rows(self, records: list[LogRecord]) -> dict[uuid.UUID, Row]:
+        """The stored rows of the jobs this batch touches, except those it creates."""
+        wanted: dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]] = defaultdict(set)
+        created = {r.envelope.aggregate_id for r in records if isinstance(r.envelope.data, JobSubmitted)}
+        for record in records:
+            job_id = record.envelope.aggregate_id
+            if is_job_event(record) and job_id not in self._rows and job_id not in created:
+                wanted[(record.envelope.organization_id, record.envelope.project_id)].add(job_id)
+        found: dict[uuid.UUID, Row] = {}
+        for (org, project), ids in wanted.items():
+            rows = await self._store.query(
+                f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs FINAL WHERE organization_id = {{org:UUID}} "
+                "AND project_id = {project:UUID} AND id IN {ids:Array(UUID)}",
+                {"org": org, "project": project, "ids": list(ids)},
+            )
+            found.update({row["id"]: _as_utc(row) for row in rows})
+        return {**self._rows, **found} if found else self._rows
+
     async def _write(self, records: list[LogRecord], next_positions: dict[TopicPartition, int]) -> None:
-        await asyncio.gather(
-            *(self._store.insert(table, rows, COLUMNS[table]) for table, rows in rows_for(records).items())
-        )
+        current = await self._current_rows(records)
+        tables, changed = rows_for(records, current)
+        await asyncio.gather(*(self._store.insert(table, rows, COLUMNS[table]) for table, rows in tables.items()))
+        if len(self._rows) + len(changed) > ROW_CACHE_LIMIT:
+            self._rows.clear()  # reloaded from ClickHouse on demand
+        self._rows.update(changed)
         self._unsaved.update(next_positions)
         self.events_written += len(records)
 

@@ -70,3 +70,11 @@ class JobQueries:
             {**params, "limit": limit, "offset": (page - 1) * limit},
         )
         return Page(rows=rows, total=int(total or 0))
+
+    async def history(self, tenant: Tenant, job_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The job's events in the order its owner decided them (each once, however often delivered)."""
+        return await self._store.query(
+            "SELECT event_id, event_type, sequence, occurred_at, actor, correlation_id, causation_id, data "
+            f"FROM job_events FINAL WHERE {_TENANT} AND job_id = {{id:UUID}} ORDER BY sequence, kafka_offset",
+            {"org": tenant.organization_id, "project": tenant.project_id, "id": job_id},
+        )

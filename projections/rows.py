@@ -1,7 +1,8 @@
 """Turn log records into read-model rows. Pure: no I/O, so recorded logs can be checked without a broker.
 
-A row's version is the record's offset in its partition; all records of one aggregate
-share a partition, so the newest event of an aggregate always carries the highest version.
+A job row carries the job's ``version``: the sequence its owner gave the newest event
+applied. An event whose sequence is not newer (a redelivered decision) changes nothing,
+and the jobs table (ReplacingMergeTree by version) keeps the newest row.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ from typing import Any
 import orjson
 
 from schemas.envelope import EventEnvelope
-from schemas.job import JobSubmitted
+from schemas.job import (
+    JobAttemptFailed, JobDeadLettered, JobFailed, JobLeased, JobRetried, JobRetryScheduled, JobSubmitted,
+    JobSucceeded,
+)
 from schemas.queue import QueueCreated
+from streams.deciders.job import TRANSITIONS
 
 JOB_COLUMNS = (
     "organization_id", "project_id", "id", "queue_id", "queue_name", "job_type", "payload", "status",
     "priority", "max_attempts", "attempt_count", "output", "error_message", "worker_id", "duration_ms",
-    "scheduled_for", "idempotency_key", "created_at", "updated_at", "completed_at", "version",
+    "scheduled_for", "idempotency_key", "created_at", "updated_at", "started_at", "completed_at", "version",
 )
 JOB_EVENT_COLUMNS = (
-    "organization_id", "project_id", "job_id", "event_id", "event_type", "schema_version", "occurred_at",
+    "organization_id", "project_id", "job_id", "event_id", "event_type", "schema_version", "sequence", "occurred_at",
     "actor", "correlation_id", "causation_id", "data", "kafka_partition", "kafka_offset",
 )
 QUEUE_COLUMNS = (
@@ -30,6 +35,9 @@ QUEUE_COLUMNS = (
     "deleted", "created_at", "updated_at", "version",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_COLUMNS, "job_events": JOB_EVENT_COLUMNS, "queues": QUEUE_COLUMNS}
+JOB_EVENT_TYPES = frozenset({"JobSubmitted", *TRANSITIONS})
+
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -42,20 +50,58 @@ class LogRecord:
     offset: int
 
 
-def _job_submitted_row(record: LogRecord, event: JobSubmitted) -> tuple[Any, ...]:
-    e = record.envelope
-    return (
-        e.organization_id, e.project_id, event.job_id, event.queue_id, event.queue_name, event.job_type,
-        orjson.dumps(event.payload).decode(), event.status.value, event.priority, event.max_attempts, 0,
-        None, None, None, None, event.scheduled_for, event.idempotency_key, e.occurred_at, e.occurred_at, None,
-        record.offset,
-    )
+def is_job_event(record: LogRecord) -> bool:
+    return record.envelope.event_type in JOB_EVENT_TYPES
 
 
-def _job_event_row(record: LogRecord) -> tuple[Any, ...]:
+def _sequence(envelope: EventEnvelope) -> int:
+    return envelope.sequence if envelope.sequence is not None else 1
+
+
+def job_row_after(row: Row | None, record: LogRecord) -> Row | None:
+    """The job's row after one event, or None when the event changes nothing (a repeat, a rejected report)."""
+    e, event = record.envelope, record.envelope.data
+    version = _sequence(e)
+    if isinstance(event, JobSubmitted):
+        if row is not None:
+            return None
+        return {
+            "organization_id": e.organization_id, "project_id": e.project_id, "id": event.job_id,
+            "queue_id": event.queue_id, "queue_name": event.queue_name, "job_type": event.job_type,
+            "payload": orjson.dumps(event.payload).decode(), "status": event.status.value,
+            "priority": event.priority, "max_attempts": event.max_attempts, "attempt_count": 0, "output": None,
+            "error_message": None, "worker_id": None, "duration_ms": None, "scheduled_for": event.scheduled_for,
+            "idempotency_key": event.idempotency_key, "created_at": e.occurred_at, "updated_at": e.occurred_at,
+            "started_at": None, "completed_at": None, "version": version,
+        }
+    if row is None or version <= row["version"] or e.event_type == "JobReportRejected":
+        return None
+    after = TRANSITIONS[e.event_type][1]
+    changes: Row = {"version": version, "updated_at": e.occurred_at}
+    if after is not None:
+        changes["status"] = after.value
+    if isinstance(event, JobLeased):
+        changes.update(attempt_count=event.attempt, worker_id=event.worker_id, started_at=e.occurred_at,
+                       completed_at=None)
+    elif isinstance(event, JobSucceeded):
+        changes.update(output=orjson.dumps(event.output).decode() if event.output is not None else None,
+                       duration_ms=event.duration_ms, worker_id=event.worker_id, error_message=None,
+                       completed_at=e.occurred_at)
+    elif isinstance(event, JobAttemptFailed):
+        changes.update(error_message=event.error_message, worker_id=event.worker_id)
+    elif isinstance(event, JobRetryScheduled):
+        changes.update(scheduled_for=event.retry_at)
+    elif isinstance(event, JobFailed | JobDeadLettered) or e.event_type == "JobCancelled":
+        changes.update(completed_at=e.occurred_at)
+    elif isinstance(event, JobRetried):
+        changes.update(attempt_count=0, completed_at=None, scheduled_for=None)
+    return {**row, **changes}
+
+
+def job_event_row(record: LogRecord) -> tuple[Any, ...]:
     e = record.envelope
     return (
-        e.organization_id, e.project_id, e.aggregate_id, e.event_id, e.event_type, e.schema_version,
+        e.organization_id, e.project_id, e.aggregate_id, e.event_id, e.event_type, e.schema_version, _sequence(e),
         e.occurred_at, e.actor, e.correlation_id, e.causation_id, orjson.dumps(e.data.model_dump()).decode(),
         record.partition, record.offset,
     )
@@ -70,14 +116,23 @@ def _queue_created_row(record: LogRecord, event: QueueCreated) -> tuple[Any, ...
     )
 
 
-def rows_for(records: list[LogRecord]) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows a batch of records adds to each table."""
+def rows_for(records: list[LogRecord], current: dict[Any, Row]) -> tuple[dict[str, list[tuple[Any, ...]]], dict[Any, Row]]:
+    """The rows a batch adds to each table, and the job rows it changed.
+
+    ``current`` holds the job rows as they stand before the batch (it is not modified).
+    """
     tables: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    changed: dict[Any, Row] = {}
     for record in records:
         event = record.envelope.data
-        if isinstance(event, JobSubmitted):
-            tables["jobs"].append(_job_submitted_row(record, event))
-            tables["job_events"].append(_job_event_row(record))
+        if is_job_event(record):
+            job_id = record.envelope.aggregate_id
+            row = job_row_after(changed.get(job_id) or current.get(job_id), record)
+            if row is not None:
+                changed[job_id] = row
+            tables["job_events"].append(job_event_row(record))
         elif isinstance(event, QueueCreated):
             tables["queues"].append(_queue_created_row(record, event))
-    return dict(tables)
+    if changed:
+        tables["jobs"] = [tuple(row[c] for c in JOB_COLUMNS) for row in changed.values()]
+    return dict(tables), changed

@@ -1,14 +1,19 @@
 """The read models' tables. Every one can be dropped and rebuilt from the log.
 
-Current-state tables are ReplacingMergeTree versioned by the event's Kafka offset (all
-events of one aggregate share a partition, so offsets order them), and history tables
-are ReplacingMergeTree on the record's log position, so re-inserting a range of the log
-changes nothing. Queries read with FINAL.
+``SCHEMA_VERSION`` names the shape below. A store holding another version is dropped
+and rebuilt from offset zero at start: read models are disposable, the log is the truth.
+
+Current job rows are ReplacingMergeTree versioned by the owner's event sequence; queue
+rows by the record's offset in the compacted queue topic (one queue, one partition). The
+job history is ReplacingMergeTree on the event id, so a redelivered decision or a
+re-read range of the log adds nothing. Queries read with FINAL.
 """
 
 from __future__ import annotations
 
 from projections.store import ClickHouseStore
+
+SCHEMA_VERSION = 2
 
 TABLES: dict[str, str] = {
     "jobs": """
@@ -32,6 +37,7 @@ TABLES: dict[str, str] = {
             idempotency_key Nullable(String),
             created_at DateTime64(6, 'UTC'),
             updated_at DateTime64(6, 'UTC'),
+            started_at Nullable(DateTime64(6, 'UTC')),
             completed_at Nullable(DateTime64(6, 'UTC')),
             version UInt64
         ) ENGINE = ReplacingMergeTree(version)
@@ -45,6 +51,7 @@ TABLES: dict[str, str] = {
             event_id UUID,
             event_type LowCardinality(String),
             schema_version UInt16,
+            sequence UInt32,
             occurred_at DateTime64(6, 'UTC'),
             actor Nullable(String),
             correlation_id Nullable(String),
@@ -53,7 +60,7 @@ TABLES: dict[str, str] = {
             kafka_partition UInt32,
             kafka_offset UInt64
         ) ENGINE = ReplacingMergeTree
-        ORDER BY (organization_id, project_id, job_id, kafka_offset)
+        ORDER BY (organization_id, project_id, job_id, event_id)
     """,
     "queues": """
         CREATE TABLE IF NOT EXISTS queues (
@@ -84,6 +91,12 @@ TABLES: dict[str, str] = {
 }
 
 
+_META = """
+    CREATE TABLE IF NOT EXISTS read_model_meta (name String, value UInt32)
+    ENGINE = ReplacingMergeTree(value) ORDER BY name
+"""
+
+
 async def create_tables(store: ClickHouseStore) -> None:
     for ddl in TABLES.values():
         await store.command(ddl)
@@ -92,3 +105,20 @@ async def create_tables(store: ClickHouseStore) -> None:
 async def drop_tables(store: ClickHouseStore) -> None:
     for name in TABLES:
         await store.command(f"DROP TABLE IF EXISTS {name}")
+
+
+async def ensure_schema(store: ClickHouseStore) -> bool:
+    """Create the tables; drop and recreate them all when they were made for another version.
+
+    Returns True when the read models were reset (the projector then starts from offset zero).
+    """
+    await store.command(_META)
+    stored = await store.scalar("SELECT max(value) FROM read_model_meta FINAL WHERE name = 'schema_version'")
+    existing = await store.scalar("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                                  "AND name = 'projector_offsets'")
+    reset = bool(existing) and stored != SCHEMA_VERSION
+    if reset:
+        await drop_tables(store)
+    await create_tables(store)
+    await store.command(f"INSERT INTO read_model_meta VALUES ('schema_version', {SCHEMA_VERSION})")
+    return reset

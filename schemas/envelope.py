@@ -54,10 +54,17 @@ class EventEnvelope(BaseModel):
     organization_id: uuid.UUID
     project_id: uuid.UUID
     aggregate_id: uuid.UUID
+    sequence: int | None = None
+    """The aggregate's version after this event (1 for its first), where its owner numbers them.
+    A redelivered decision repeats events with the same ids and sequences; consumers apply an
+    event only when its sequence is newer than what they hold."""
     correlation_id: str | None = None
     causation_id: uuid.UUID | None = None
     actor: str | None = None
     data: SerializeAsAny[DomainEvent]
+
+    def encoded(self) -> bytes:
+        return encode(self)
 
     @property
     def tenant(self) -> Tenant:
@@ -88,6 +95,7 @@ def wrap(
     correlation_id: str | None = None,
     causation_id: uuid.UUID | None = None,
     actor: str | None = None,
+    sequence: int | None = None,
 ) -> EventEnvelope:
     """Put an event in its envelope. Ids and time are arguments: callers own the clock."""
     return EventEnvelope(
@@ -98,6 +106,7 @@ def wrap(
         organization_id=tenant.organization_id,
         project_id=tenant.project_id,
         aggregate_id=aggregate_id,
+        sequence=sequence,
         correlation_id=correlation_id,
         causation_id=causation_id,
         actor=actor,

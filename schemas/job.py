@@ -61,12 +61,14 @@ class JobPolicy(BaseModel):
     max_retry_delay_seconds: int = Field(default=300, ge=0, le=7 * 86_400)
     backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
     dead_letter_queue_id: uuid.UUID | None = None
+    dead_letter_queue_name: str | None = None
 
     @classmethod
-    def from_queue(cls, settings: QueueSettings) -> JobPolicy:
+    def from_queue(cls, settings: QueueSettings, dead_letter_queue_name: str | None = None) -> JobPolicy:
         return cls(timeout_seconds=settings.timeout_seconds, retry_delay_seconds=settings.retry_delay_seconds,
                    max_retry_delay_seconds=settings.max_retry_delay_seconds,
-                   backoff_multiplier=settings.backoff_multiplier, dead_letter_queue_id=settings.dead_letter_queue_id)
+                   backoff_multiplier=settings.backoff_multiplier, dead_letter_queue_id=settings.dead_letter_queue_id,
+                   dead_letter_queue_name=dead_letter_queue_name)
 
 
 FailureReason = Literal["error", "timeout", "worker_lost"]

@@ -1,27 +1,65 @@
 """The faust-streaming application: the owners of aggregates, one writer per partition.
 
-Job events are keyed by job id; the agent that owns a partition applies them to the
-``job-state`` table, whose changelog topic is where that state survives a crash (a
-restarted or rebalanced worker reads it back before processing). Commands that need a
-verdict (lease, complete, fail, cancel, retry) are decided here too once the job
-engine lands; for now the owner keeps state.
+The job owner consumes ``job-commands`` (keyed by job id). For each command it decides
+(``streams.job_owner.handle_command``), appends the resulting events to ``job-events``
+through the idempotent event log and waits for Kafka's ack, then writes its
+changelog-backed table, then replies. faust flushes the changelog before it commits the
+command's offset, so a crash anywhere before that commit redelivers the command, and
+the redelivered decision repeats the same events (same ids, same sequences), which
+consumers recognise.
 """
 
 from __future__ import annotations
 
-import faust
+import asyncio
+import logging
 
+import faust
+from mode import Service
+
+from producers.event_log import KafkaEventLog, Publishable
 from producers.topics import Topics
-from streams.job_owner import apply_job_record
+from schemas.commands import decode_command
+from schemas.envelope import UndecodableEvent
+from streams.job_owner import OwnedJob, handle_command
+from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
+_APPEND_RETRY_SECONDS = 1.0
+
+
+def app_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}-streams"
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
     return f"{app_id(settings)}-{table}-changelog"
 
 
-def app_id(settings: Settings) -> str:
-    return f"{settings.topic_prefix}-streams"
+class EventLogService(Service):
+    """Starts and stops the event log with the faust worker."""
+
+    def __init__(self, event_log: KafkaEventLog, **kwargs: object) -> None:
+        self.event_log = event_log
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.event_log.start()
+
+    async def on_stop(self) -> None:
+        await self.event_log.stop()
+
+
+async def append_until_done(event_log: KafkaEventLog, topic: str, records: list[Publishable]) -> None:
+    """An owner cannot skip a decision: it waits for Kafka rather than drop events."""
+    while True:
+        try:
+            await event_log.append(topic, records)
+            return
+        except EventLogUnavailable as exc:
+            log.warning("owner: appending to %s failed (%s); retrying", topic, exc.message)
+            await asyncio.sleep(_APPEND_RETRY_SECONDS)
 
 
 def create_streams_app(settings: Settings) -> faust.App:
@@ -34,17 +72,36 @@ def create_streams_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.topic_replication_factor,
         processing_guarantee="at_least_once",  # exactly_once has open duplicate bugs (ARCHITECTURE.md §2)
         producer_acks=-1,
+        broker_session_timeout=settings.streams_session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.streams_session_timeout_seconds / 5),
         web_enabled=False,
-        key_serializer="raw",  # records are our own envelopes, decoded by schemas.envelope
+        key_serializer="raw",  # records are our own envelopes
         value_serializer="raw",
         datadir=str(settings.data_dir / "streams"),
     )
-    job_events = app.topic(topics.job_events, key_type=bytes, value_type=bytes)
+    event_log = KafkaEventLog(settings)
+    app.add_dependency(EventLogService(event_log))
+    job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
     job_state = app.Table("job-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 
-    @app.agent(job_events, name="job-owner")
+    @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            apply_job_record(job_state, event.key, event.value, event.message.offset)
+            try:
+                command = decode_command(event.value)
+            except UndecodableEvent as exc:
+                log.error("owner: skipping undecodable command at offset %d: %s", event.message.offset, exc)
+                continue
+            stored = job_state.get(event.key)
+            owned = OwnedJob.model_validate_json(stored) if stored is not None else None
+            outcome = handle_command(owned, command)
+            if outcome.events:
+                await append_until_done(event_log, topics.job_events, list(outcome.events))
+            if outcome.owned is not None and outcome.owned is not owned:
+                job_state[event.key] = outcome.owned.model_dump_json().encode()
+            if outcome.follow_ups:
+                await append_until_done(event_log, topics.job_commands, list(outcome.follow_ups))
+            if command.wants_reply:
+                await append_until_done(event_log, topics.job_replies, [outcome.reply])
 
     return app

@@ -1,48 +1,134 @@
-"""The job owner's state: one entry per job, kept in a changelog-backed faust table.
+"""The job owner: the only writer of job events.
 
-Each entry remembers the log offset of the last event applied, so a redelivered event
-(at-least-once processing) is recognised and changes nothing.
+``handle_command`` is the whole of it, pure: given what the owner holds for a job and a
+command, it returns the new holding, the events to append (enveloped, numbered, with ids
+derived from the command), the reply, and any follow-up commands (a dead-letter copy).
+The faust agent in ``streams.app`` only moves bytes: it appends the events, then writes
+the table, then replies, so that a crash at any point redelivers the command and the
+same decision is made again, with the same event ids and sequences.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import MutableMapping
+import uuid
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.envelope import EventEnvelope, UndecodableEvent, decode
-from streams.deciders.job import IllegalTransition, JobState, evolve
-
-log = logging.getLogger(__name__)
+from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot, Refusal
+from schemas.envelope import EventEnvelope, Tenant, wrap
+from schemas.job import JobDeadLettered, SubmitJob
+from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_submission, decide, evolve
+from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 
 
 class OwnedJob(BaseModel):
+    """What the owner's table holds per job."""
+
     model_config = ConfigDict(frozen=True)
 
-    offset: int
     state: JobState
+    tenant: Tenant
+    version: int
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    # the verdict on the last command that changed the job, so a redelivery is answered as the first time
+    last_command_id: uuid.UUID | None = None
+    last_refusal: Refusal | None = None
+    last_message: str | None = None
+    last_created: bool = False
+
+    def snapshot(self) -> JobSnapshot:
+        s = self.state
+        return JobSnapshot(
+            id=s.job_id, queue_id=s.queue_id, queue_name=s.queue_name, job_type=s.job_type, payload=s.payload,
+            status=s.status, priority=s.priority, max_attempts=s.max_attempts, attempt_count=s.attempt_count,
+            scheduled_for=s.scheduled_for, idempotency_key=s.idempotency_key, error_message=s.error_message,
+            output=s.output, created_at=self.created_at, updated_at=self.updated_at,
+        )
 
 
-def apply_job_record(table: MutableMapping[bytes, bytes], key: bytes, value: bytes, offset: int) -> bool:
-    """Apply one job-events record to the owner's table. Returns whether anything changed."""
-    try:
-        envelope = decode(value)
-    except UndecodableEvent as exc:
-        log.error("job owner: skipping undecodable record at offset %d: %s", offset, exc)
-        return False
-    if not isinstance(envelope, EventEnvelope):
-        return False  # an unknown type or newer version, already logged by decode
-    stored = table.get(key)
-    owned = OwnedJob.model_validate_json(stored) if stored is not None else None
-    if owned is not None and offset <= owned.offset:
-        return False  # redelivered
-    try:
-        state = evolve(owned.state if owned is not None else None, envelope.data)
-    except IllegalTransition as exc:  # a history the rules forbid: keep the state, say so loudly
-        log.error("job owner: refusing event at offset %d for job %s: %s", offset, key.decode(errors="replace"), exc)
-        return False
-    if state is None:
-        return False
-    table[key] = OwnedJob(offset=offset, state=state).model_dump_json().encode()
-    return True
+@dataclass(frozen=True)
+class Outcome:
+    owned: OwnedJob | None
+    events: list[EventEnvelope]
+    reply: CommandReply
+    follow_ups: list[CommandEnvelope] = field(default_factory=list)
+
+
+def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
+    return uuid.uuid5(command_id, f"event-{index}")
+
+
+def _refusal_kind(error: TaskForgeError) -> Refusal:
+    if isinstance(error, NotFound):
+        return "not_found"
+    if isinstance(error, InvalidInput):
+        return "invalid"
+    if isinstance(error, Conflict):
+        return "conflict"
+    raise TypeError(f"no reply kind for {type(error).__name__}")
+
+
+def _replayed(owned: OwnedJob, command: CommandEnvelope) -> Outcome:
+    """A command the owner already applied (redelivered after a crash): the same answer, nothing new."""
+    reply = CommandReply(command_id=command.command_id, accepted=owned.last_refusal is None,
+                         refusal=owned.last_refusal, message=owned.last_message, created=owned.last_created,
+                         job=owned.snapshot() if owned.last_refusal in (None, "conflict") else None)
+    return Outcome(owned=owned, events=[], reply=reply)
+
+
+def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
+    now = command.issued_at
+    if owned is not None and owned.tenant == command.tenant and owned.last_command_id == command.command_id:
+        return _replayed(owned, command)
+    if owned is not None and owned.tenant != command.tenant:
+        # another tenant's job is answered exactly like a job that does not exist
+        decision = Decision(refusal=JobNotFound(f"job {command.aggregate_id} not found"))
+    else:
+        decision = decide(owned.state if owned is not None else None, command.data, now)
+
+    state = owned.state if owned is not None else None
+    version = owned.version if owned is not None else 0
+    envelopes = []
+    for index, event in enumerate(decision.events):
+        state = evolve(state, event)
+        version += 1
+        envelopes.append(wrap(
+            event, tenant=command.tenant, aggregate_id=command.aggregate_id, occurred_at=now,
+            event_id=event_id_for(command.command_id, index), correlation_id=command.correlation_id,
+            causation_id=command.command_id, actor=command.actor, sequence=version,
+        ))
+
+    refusal = decision.refusal
+    refusal_kind = _refusal_kind(refusal) if refusal is not None else None
+    created = owned is None and state is not None and bool(envelopes)
+    new_owned = owned
+    if state is not None and envelopes:
+        new_owned = OwnedJob(
+            state=state, tenant=command.tenant, version=version,
+            created_at=owned.created_at if owned is not None else now, updated_at=now,
+            last_command_id=command.command_id, last_refusal=refusal_kind,
+            last_message=refusal.message if refusal is not None else None, last_created=created,
+        )
+
+    follow_ups = []
+    for event in decision.events:
+        if isinstance(event, JobDeadLettered) and state is not None:
+            copy: SubmitJob = dead_letter_submission(state, event)
+            follow_ups.append(CommandEnvelope.of(
+                copy, tenant=command.tenant, issued_at=now, command_id=uuid.uuid5(command.command_id, "dead-letter"),
+                correlation_id=command.correlation_id, actor="taskforge:dead-letter", wants_reply=False,
+            ))
+
+    reply = CommandReply(
+        command_id=command.command_id,
+        accepted=refusal is None,
+        refusal=refusal_kind,
+        message=refusal.message if refusal is not None else None,
+        details=refusal.details if refusal is not None else {},
+        created=created,
+        job=new_owned.snapshot() if new_owned is not None and refusal_kind in (None, "conflict") else None,
+    )
+    return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups)
+

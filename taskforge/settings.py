@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     kafka_publish_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest a write waits for Kafka's ack before answering 503."
     )
+    command_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest the API waits for an owner's verdict before answering 503."
+    )
+    streams_session_timeout_seconds: float = Field(
+        default=10.0, ge=6, le=300,
+        description="How long a crashed stream-processor instance keeps its partitions before the group moves them.",
+    )
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)

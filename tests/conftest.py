@@ -14,7 +14,7 @@ import pytest
 from api.app import create_app
 from infra.kafka.broker import LocalBroker
 from taskforge.settings import Settings
-from tests.support import free_port, scoped_settings
+from tests.support import StreamsProcess, free_port, scoped_settings, wait_for_owner
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +41,23 @@ def settings(broker_settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="module")
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app (real Kafka, real chdb) served in-process through its ASGI interface."""
+def streams(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamsProcess]:
+    """The stream processors (job owners) for this module's topics, as a real faust worker process."""
+    worker = StreamsProcess(settings, tmp_path_factory.mktemp("streams") / "streams.log")
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+async def api(settings: Settings, streams: StreamsProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (real Kafka, real chdb, real job owners) served in-process through its ASGI interface."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        await wait_for_owner(app.state.context.commands)
+        streams.assert_alive()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as client:
             client.app = app  # type: ignore[attr-defined]

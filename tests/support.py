@@ -125,3 +125,59 @@ class ApiProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+class StreamsProcess:
+    """``taskforge streams`` (the faust worker) as a real child process."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: Any = None
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen([sys.executable, "-m", "taskforge.cli", "--log-level", "warning", "streams"],
+                                        env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT)
+
+    def assert_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"streams exited with {self.process.returncode}: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except Exception:  # noqa: BLE001 - a hung worker is killed; the test's own outcome stands
+                self.process.kill()
+                self.process.wait()
+
+
+async def wait_for_owner(bus: Any, timeout: float = 90.0) -> None:
+    """Until the job owner answers: a cancel for a job that does not exist comes back 'not_found'."""
+    from datetime import UTC, datetime
+
+    from producers.command_bus import OwnerDidNotAnswer
+    from schemas.commands import CommandEnvelope
+    from schemas.envelope import Tenant
+    from schemas.job import CancelJob
+
+    probe_tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = CommandEnvelope.of(CancelJob(job_id=uuid.uuid4()), tenant=probe_tenant, issued_at=datetime.now(UTC))
+        try:
+            reply = await bus.send(probe)
+            assert reply.refusal == "not_found"
+            return
+        except OwnerDidNotAnswer:
+            if time.monotonic() > deadline:
+                raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query
@@ -13,10 +13,12 @@ from starlette.responses import Response
 from api import writes
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
+from api.views import job_view_from_row
 from projections.queries import JobFilter
 from schemas.api.common import Envelope, Pagination
 from schemas.api.jobs import (
-    JOB_TYPE_PATTERN, ExecutionStats, JobList, JobListItem, JobSubmitRequest, JobView, ScheduledJobSubmitRequest,
+    JOB_TYPE_PATTERN, JobEventView, JobHistory, JobList, JobListItem, JobSubmitRequest, JobView,
+    ScheduledJobSubmitRequest,
 )
 from schemas.job import JobStatus
 from taskforge.errors import InvalidInput, NotFound
@@ -24,32 +26,44 @@ from taskforge.errors import InvalidInput, NotFound
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.post("", status_code=201, response_model=Envelope[JobView], summary="Submit a job")
+_SUBMIT_DOC = ("201 with the new job; 200 with the original job when the idempotency key was used before in "
+               "this project (a racing repeat included).")
+
+
+@router.post("", status_code=201, response_model=Envelope[JobView], summary="Submit a job", description=_SUBMIT_DOC,
+             responses={200: {"model": Envelope[JobView], "description": "An idempotent repeat: the original job"}})
 async def submit_job(body: JobSubmitRequest, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
-    view = await writes.submit_job(ctx, principal, body, request_id)
-    return success(view, request_id, message="Job submitted successfully", status_code=201)
+    view, created = await writes.submit_job(ctx, principal, body, request_id)
+    if created:
+        return success(view, request_id, message="Job submitted successfully", status_code=201)
+    return success(view, request_id, message="Job already submitted with this idempotency key", status_code=200)
 
 
-@router.post("/scheduled", status_code=201, response_model=Envelope[JobView], summary="Submit a job for a later time")
+@router.post("/scheduled", status_code=201, response_model=Envelope[JobView], summary="Submit a job for a later time",
+             description=_SUBMIT_DOC,
+             responses={200: {"model": Envelope[JobView], "description": "An idempotent repeat: the original job"}})
 async def submit_scheduled_job(
     body: ScheduledJobSubmitRequest, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId
 ) -> Response:
-    view = await writes.submit_job(ctx, principal, body, request_id)
-    return success(view, request_id, message="Job scheduled successfully", status_code=201)
+    view, created = await writes.submit_job(ctx, principal, body, request_id)
+    if created:
+        return success(view, request_id, message="Job scheduled successfully", status_code=201)
+    return success(view, request_id, message="Job already submitted with this idempotency key", status_code=200)
 
 
-def _job_view(row: dict[str, Any]) -> JobView:
-    stats = None
-    if row["duration_ms"] is not None or row["worker_id"] is not None:
-        stats = ExecutionStats(duration_ms=row["duration_ms"], worker_id=row["worker_id"])
-    return JobView(
-        id=row["id"], queue_id=row["queue_id"], queue_name=row["queue_name"], job_type=row["job_type"],
-        payload=orjson.loads(row["payload"]), status=JobStatus(row["status"]), priority=row["priority"],
-        max_attempts=row["max_attempts"], attempt_count=row["attempt_count"], output=row["output"],
-        error_message=row["error_message"], scheduled_for=row["scheduled_for"], idempotency_key=row["idempotency_key"],
-        created_at=row["created_at"], updated_at=row["updated_at"], completed_at=row["completed_at"],
-        execution_stats=stats,
-    )
+@router.post("/{job_id}/cancel", response_model=Envelope[JobView], summary="Cancel a pending or scheduled job",
+             description="Decided by the job's owner. 409 unless the job is pending or scheduled.")
+async def cancel_job(job_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    view = await writes.cancel_job(ctx, principal, job_id, request_id)
+    return success(view, request_id, message="Job cancelled successfully")
+
+
+@router.post("/{job_id}/retry", response_model=Envelope[JobView], summary="Retry a failed or dead-lettered job",
+             description="Decided by the job's owner: starts a new round of attempts. 409 unless the job is failed "
+             "or dead-lettered.")
+async def retry_job(job_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    view = await writes.retry_job(ctx, principal, job_id, request_id)
+    return success(view, request_id, message="Job retry scheduled successfully")
 
 
 @router.get("/{job_id}", response_model=Envelope[JobView], summary="Get a job")
@@ -60,7 +74,19 @@ async def get_job(job_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, requ
         row = await ctx.jobs.get(principal.tenant, job_id)
     if row is None:
         raise NotFound(f"job {job_id} not found")
-    return success(_job_view(row), request_id)
+    return success(job_view_from_row(row), request_id)
+
+
+@router.get("/{job_id}/events", response_model=Envelope[JobHistory], summary="A job's history (audit trail)",
+            description="Every event of the job in the order its owner decided them: type, time, actor, request.")
+async def job_events(job_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    principal.require("job:read")
+    await ctx.projector.tail.catch_up()  # a history must not miss what was acknowledged before this request
+    rows = await ctx.jobs.history(principal.tenant, job_id)
+    if not rows:
+        raise NotFound(f"job {job_id} not found")
+    events = [JobEventView(**{**row, "data": orjson.loads(row["data"])}) for row in rows]
+    return success(JobHistory(job_id=job_id, events=events), request_id)
 
 
 @router.get("", response_model=Envelope[JobList], summary="List jobs")

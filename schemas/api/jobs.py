@@ -48,7 +48,7 @@ class JobView(BaseModel):
     priority: int
     max_attempts: int
     attempt_count: int
-    output: str | None = None
+    output: Any = None
     error_message: str | None = None
     scheduled_for: datetime | None = None
     idempotency_key: str | None = None
@@ -74,3 +74,19 @@ class JobListItem(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobListItem]
     pagination: Pagination
+
+
+class JobEventView(BaseModel):
+    event_id: uuid.UUID
+    event_type: str
+    sequence: int
+    occurred_at: datetime
+    actor: str | None
+    correlation_id: str | None
+    causation_id: uuid.UUID | None
+    data: dict[str, Any]
+
+
+class JobHistory(BaseModel):
+    job_id: uuid.UUID
+    events: list[JobEventView]

@@ -154,7 +154,8 @@ def dead_letter_job_id(job_id: uuid.UUID, round_: int) -> uuid.UUID:
 def dead_letter_submission(state: JobState, event: JobDeadLettered) -> SubmitJob:
     """The new job a dead-lettering creates in the dead-letter queue, linked to the original."""
     return SubmitJob(
-        job_id=event.dead_letter_job_id, queue_id=event.dead_letter_queue_id, queue_name="", job_type=state.job_type,
+        job_id=event.dead_letter_job_id, queue_id=event.dead_letter_queue_id,
+        queue_name=state.policy.dead_letter_queue_name or "", job_type=state.job_type,
         payload=state.payload, priority=state.priority, max_attempts=1, queue_max_retries=0,
         dead_letter_of=state.job_id,
     )

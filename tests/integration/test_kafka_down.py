@@ -16,7 +16,7 @@ from api.app import create_app
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
 from taskforge.settings import Settings
-from tests.support import AUTH, eventually, free_port, scoped_settings
+from tests.support import AUTH, StreamsProcess, eventually, free_port, scoped_settings, wait_for_owner
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +48,14 @@ async def correlation_ids(settings: Settings, topic: str) -> list[str]:
         await consumer.stop()
 
 
-async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_broker: LocalBroker) -> None:
+async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_broker: LocalBroker, tmp_path: Path) -> None:
     settings = own_broker.settings
     topics = Topics.from_settings(settings)
+    streams = StreamsProcess(settings, tmp_path / "streams.log")
+    streams.start()
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        await wait_for_owner(app.state.context.commands)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30) as api:
             assert (await api.post("/api/v1/queues", json={"name": "q"}, headers=AUTH)).status_code == 201
             before = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
@@ -83,13 +86,17 @@ async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_brok
                 return (await api.get("/ready")).status_code == 200
 
             await eventually(ready, timeout=30, interval=0.2)
+            await wait_for_owner(app.state.context.commands)  # the faust worker rejoined after the outage
             after = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
                                    headers={**AUTH, "X-Request-ID": "after-outage"})
             assert after.status_code == 201, after.text
 
             jobs = await correlation_ids(settings, topics.job_events)
+            commands = await correlation_ids(settings, topics.job_commands)
             queues = await correlation_ids(settings, topics.queue_events)
-            assert "during-outage-1" not in jobs and "during-outage-2" not in queues
+            assert "during-outage-1" not in jobs and "during-outage-1" not in commands
+            assert "during-outage-2" not in queues
             assert jobs.count("before-outage") == 1 and jobs.count("after-outage") == 1
             listing = (await api.get("/api/v1/jobs", headers=AUTH)).json()["data"]
             assert listing["pagination"]["total"] == 2
+    streams.stop()

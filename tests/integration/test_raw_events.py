@@ -52,6 +52,8 @@ async def test_job_submitted_on_the_wire(api: httpx.AsyncClient, settings: Setti
     assert doc["event_type"] == "JobSubmitted" and doc["schema_version"] == 1
     assert doc["aggregate_id"] == job["id"]
     assert doc["correlation_id"] == "wire-test-1" == response.json()["request_id"]
+    assert doc["sequence"] == 1, "the owner numbers its job's events"
+    uuid.UUID(doc["causation_id"])  # the command it decided
     # the tenant comes from the credentials
     assert doc["organization_id"] == str(settings.bootstrap_organization_id)
     assert doc["project_id"] == str(settings.bootstrap_project_id)
@@ -63,7 +65,7 @@ async def test_job_submitted_on_the_wire(api: httpx.AsyncClient, settings: Setti
         "payload": {"w": 640}, "priority": 4, "max_attempts": 4, "scheduled_for": None, "idempotency_key": None,
         "status": "pending", "dead_letter_of": None,
         "policy": {"timeout_seconds": 300, "retry_delay_seconds": 30, "max_retry_delay_seconds": 300,
-                   "backoff_multiplier": 2.0, "dead_letter_queue_id": None},
+                   "backoff_multiplier": 2.0, "dead_letter_queue_id": None, "dead_letter_queue_name": None},
     }
     uuid.UUID(doc["event_id"])
 

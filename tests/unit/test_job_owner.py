@@ -1,37 +1,117 @@
-"""The owner's table update: applied once, redeliveries ignored, poison skipped."""
+"""The job owner's command handling, pure: decisions enveloped, numbered, deduplicated, answered."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from schemas.envelope import Tenant, encode, wrap
-from schemas.job import JobStatus, JobSubmitted
-from streams.job_owner import OwnedJob, apply_job_record
+from schemas.commands import CommandEnvelope
+from schemas.envelope import Tenant
+from schemas.job import (
+    CancelJob, CompleteJob, FailJob, JobCancelled, JobCommand, JobDeadLettered, JobPolicy, JobReportRejected,
+    JobStatus, JobSubmitted, LeaseJob, SubmitJob,
+)
+from streams.job_owner import Outcome, OwnedJob, event_id_for, handle_command
 
-
-def record(job_id: uuid.UUID) -> bytes:
-    event = JobSubmitted(job_id=job_id, queue_id=uuid.uuid4(), queue_name="q", job_type="t", payload={},
-                         priority=2, max_attempts=3, status=JobStatus.PENDING)
-    return encode(wrap(event, tenant=Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4()),
-                       aggregate_id=job_id, occurred_at=datetime.now(UTC), event_id=uuid.uuid4()))
-
-
-def test_an_event_is_applied_once_and_redeliveries_change_nothing() -> None:
-    table: dict[bytes, bytes] = {}
-    job_id = uuid.uuid4()
-    key, value = str(job_id).encode(), record(job_id)
-    assert apply_job_record(table, key, value, offset=7) is True
-    stored = table[key]
-    assert OwnedJob.model_validate_json(stored).state.status is JobStatus.PENDING
-    assert OwnedJob.model_validate_json(stored).offset == 7
-    assert apply_job_record(table, key, value, offset=7) is False
-    assert apply_job_record(table, key, value, offset=3) is False
-    assert table[key] == stored
+TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
+OTHER = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
+T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+JOB = uuid.uuid4()
 
 
-def test_poison_and_unknown_records_are_skipped() -> None:
-    table: dict[bytes, bytes] = {}
-    assert apply_job_record(table, b"k", b"not json", offset=1) is False
-    assert apply_job_record(table, b"k", b'{"event_type": "FromTheFuture", "schema_version": 1, "data": {}}', 2) is False
-    assert table == {}
+def envelope(command: JobCommand, at: datetime = T0, tenant: Tenant = TENANT, **kw: Any) -> CommandEnvelope:
+    return CommandEnvelope.of(command, tenant=tenant, issued_at=at, correlation_id="req-1", actor="api_key:tf_x", **kw)
+
+
+def submit(**overrides: Any) -> SubmitJob:
+    values: dict[str, Any] = dict(job_id=JOB, queue_id=uuid.uuid4(), queue_name="q", job_type="t", payload={"n": 1},
+                                  priority=1, max_attempts=2, queue_max_retries=1)
+    values.update(overrides)
+    return SubmitJob(**values)
+
+
+def run(owned: OwnedJob | None, *commands: CommandEnvelope) -> tuple[OwnedJob | None, list[Outcome]]:
+    outcomes = []
+    for command in commands:
+        outcome = handle_command(owned, command)
+        owned = outcome.owned
+        outcomes.append(outcome)
+    return owned, outcomes
+
+
+def test_a_submission_creates_the_job_with_numbered_derived_events() -> None:
+    command = envelope(submit())
+    outcome = handle_command(None, command)
+    (event,) = outcome.events
+    assert isinstance(event.data, JobSubmitted)
+    assert event.sequence == 1 and event.event_id == event_id_for(command.command_id, 0)
+    assert event.causation_id == command.command_id and event.correlation_id == "req-1"
+    assert event.aggregate_id == JOB and event.tenant == TENANT and event.occurred_at == T0
+    assert outcome.reply.accepted and outcome.reply.created
+    assert outcome.reply.job is not None and outcome.reply.job.status is JobStatus.PENDING
+    assert outcome.owned is not None and outcome.owned.version == 1 and outcome.owned.created_at == T0
+
+
+def test_a_redelivered_command_gets_the_same_answer_and_no_new_events() -> None:
+    command = envelope(submit())
+    owned, (first,) = run(None, command)
+    again = handle_command(owned, command)
+    assert again.events == [] and again.owned is owned
+    assert again.reply == first.reply
+
+
+def test_the_same_idempotency_key_from_a_second_request_returns_the_original() -> None:
+    owned, _ = run(None, envelope(submit(idempotency_key="k")))
+    second = handle_command(owned, envelope(submit(idempotency_key="k", payload={"other": 2})))
+    assert second.events == [] and second.reply.accepted and not second.reply.created
+    assert second.reply.job is not None and second.reply.job.payload == {"n": 1}
+
+
+def test_cancel_is_decided_and_numbered_after_the_submission() -> None:
+    owned, (_, cancel) = run(None, envelope(submit()), envelope(CancelJob(job_id=JOB), T0 + timedelta(seconds=1)))
+    (event,) = cancel.events
+    assert isinstance(event.data, JobCancelled) and event.sequence == 2
+    assert cancel.reply.job is not None and cancel.reply.job.status is JobStatus.CANCELLED
+    assert owned is not None and owned.updated_at == T0 + timedelta(seconds=1)
+
+
+def test_another_tenants_job_is_not_found() -> None:
+    owned, _ = run(None, envelope(submit()))
+    outcome = handle_command(owned, envelope(CancelJob(job_id=JOB), tenant=OTHER))
+    assert outcome.reply.refusal == "not_found" and outcome.events == [] and outcome.reply.job is None
+    assert outcome.owned is owned
+
+
+def test_a_command_for_an_unknown_job_is_not_found() -> None:
+    outcome = handle_command(None, envelope(CancelJob(job_id=JOB)))
+    assert outcome.reply.refusal == "not_found" and outcome.owned is None
+
+
+def test_a_stale_report_is_refused_recorded_and_refused_again_when_redelivered() -> None:
+    owned, _ = run(None, envelope(submit()),
+                   envelope(LeaseJob(job_id=JOB, lease_id=uuid.uuid4(), worker_id=uuid.uuid4())))
+    stale = envelope(CompleteJob(job_id=JOB, lease_id=uuid.uuid4()))
+    first = handle_command(owned, stale)
+    assert first.reply.refusal == "conflict" and [type(e.data) for e in first.events] == [JobReportRejected]
+    again = handle_command(first.owned, stale)
+    assert again.reply == first.reply and again.events == []
+
+
+def test_dead_lettering_sends_a_linked_copy_to_the_dead_letter_queue() -> None:
+    dlq = uuid.uuid4()
+    lease_id = uuid.uuid4()
+    owned, (_, _, fail) = run(
+        None, envelope(submit(max_attempts=1, policy=JobPolicy(dead_letter_queue_id=dlq))),
+        envelope(LeaseJob(job_id=JOB, lease_id=lease_id, worker_id=uuid.uuid4())),
+        envelope(FailJob(job_id=JOB, lease_id=lease_id, error_message="boom")),
+    )
+    dead = [e.data for e in fail.events if isinstance(e.data, JobDeadLettered)]
+    assert len(dead) == 1
+    (copy,) = fail.follow_ups
+    assert not copy.wants_reply and copy.tenant == TENANT
+    assert isinstance(copy.data, SubmitJob) and copy.data.queue_id == dlq and copy.data.dead_letter_of == JOB
+    assert copy.aggregate_id == dead[0].dead_letter_job_id
+    created = handle_command(None, copy)
+    assert created.reply.created and isinstance(created.events[0].data, JobSubmitted)
+    assert created.events[0].data.dead_letter_of == JOB

@@ -3,60 +3,116 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
-from projections.rows import COLUMNS, LogRecord, rows_for
-from schemas.envelope import Tenant, wrap
-from schemas.job import JobStatus, JobSubmitted
+from projections.rows import COLUMNS, LogRecord, job_row_after, rows_for
+from schemas.envelope import DomainEvent, Tenant, wrap
+from schemas.job import (
+    JobAttemptFailed, JobCancelled, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
+    JobSucceeded,
+)
 from schemas.queue import QueueCreated, QueueSettings
 
 TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
 AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+JOB = uuid.uuid4()
+WORKER = uuid.uuid4()
 
 
-def record(event: object, aggregate_id: uuid.UUID, offset: int) -> LogRecord:
-    env = wrap(event, tenant=TENANT, aggregate_id=aggregate_id, occurred_at=AT, event_id=uuid.uuid4(),  # type: ignore[arg-type]
-               correlation_id="req-9", actor="api_key:tf_x")
-    return LogRecord(env, "t.job-events", 2, offset)
+def record(event: DomainEvent, sequence: int, offset: int | None = None, at: datetime = AT,
+           aggregate_id: uuid.UUID = JOB) -> LogRecord:
+    env = wrap(event, tenant=TENANT, aggregate_id=aggregate_id, occurred_at=at, event_id=uuid.uuid4(),
+               correlation_id="req-9", actor="api_key:tf_x", sequence=sequence)
+    return LogRecord(env, "t.job-events", 2, offset if offset is not None else sequence + 40)
+
+
+def submitted(**overrides: Any) -> JobSubmitted:
+    values: dict[str, Any] = dict(job_id=JOB, queue_id=uuid.uuid4(), queue_name="q", job_type="t", payload={"k": [1]},
+                                  priority=7, max_attempts=4, status=JobStatus.SCHEDULED, scheduled_for=AT,
+                                  idempotency_key="idem")
+    values.update(overrides)
+    return JobSubmitted(**values)
 
 
 def test_job_submitted_becomes_a_job_row_and_a_history_row() -> None:
-    job_id, queue_id = uuid.uuid4(), uuid.uuid4()
-    event = JobSubmitted(job_id=job_id, queue_id=queue_id, queue_name="q", job_type="t", payload={"k": [1]},
-                         priority=7, max_attempts=4, status=JobStatus.SCHEDULED, scheduled_for=AT,
-                         idempotency_key="idem")
-    tables = rows_for([record(event, job_id, 41)])
+    event = submitted()
+    tables, changed = rows_for([record(event, 1, offset=41)], {})
     (job,) = tables["jobs"]
     row = dict(zip(COLUMNS["jobs"], job, strict=True))
+    assert changed[JOB] == row
     assert row["organization_id"] == TENANT.organization_id and row["project_id"] == TENANT.project_id
     assert (row["id"], row["queue_id"], row["status"], row["priority"], row["max_attempts"]) == (
-        job_id, queue_id, "scheduled", 7, 4)
+        JOB, event.queue_id, "scheduled", 7, 4)
     assert orjson.loads(row["payload"]) == {"k": [1]}
-    assert row["attempt_count"] == 0 and row["completed_at"] is None
+    assert row["attempt_count"] == 0 and row["completed_at"] is None and row["started_at"] is None
     assert row["created_at"] == AT and row["scheduled_for"] == AT and row["idempotency_key"] == "idem"
-    assert row["version"] == 41
+    assert row["version"] == 1
     (history,) = tables["job_events"]
     hist = dict(zip(COLUMNS["job_events"], history, strict=True))
-    assert (hist["job_id"], hist["event_type"], hist["kafka_partition"], hist["kafka_offset"]) == (
-        job_id, "JobSubmitted", 2, 41)
+    assert (hist["job_id"], hist["event_type"], hist["sequence"], hist["kafka_partition"], hist["kafka_offset"]) == (
+        JOB, "JobSubmitted", 1, 2, 41)
     assert hist["correlation_id"] == "req-9" and hist["actor"] == "api_key:tf_x"
-    assert orjson.loads(hist["data"])["job_id"] == str(job_id)
+    assert orjson.loads(hist["data"])["job_id"] == str(JOB)
+
+
+def test_a_whole_life_updates_one_row() -> None:
+    lease = uuid.uuid4()
+    later = [AT + timedelta(seconds=s) for s in range(6)]
+    records = [
+        record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1, at=later[0]),
+        record(JobLeased(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, deadline=later[5]), 2, at=later[1]),
+        record(JobAttemptFailed(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, reason="error",
+                                error_message="boom"), 3, at=later[2]),
+        record(JobRetryScheduled(job_id=JOB, retry_at=later[4], delay_seconds=2), 4, at=later[2]),
+    ]
+    tables, changed = rows_for(records, {})
+    row = changed[JOB]
+    assert len(tables["jobs"]) == 1, "one row per job per batch: its newest state"
+    assert len(tables["job_events"]) == 4
+    assert (row["status"], row["attempt_count"], row["error_message"], row["version"]) == ("scheduled", 1, "boom", 4)
+    assert row["scheduled_for"] == later[4] and row["started_at"] == later[1] and row["worker_id"] == WORKER
+
+    lease2 = uuid.uuid4()
+    done = [
+        record(JobLeased(job_id=JOB, lease_id=lease2, worker_id=WORKER, attempt=2, deadline=later[5]), 6, at=later[4]),
+        record(JobSucceeded(job_id=JOB, lease_id=lease2, worker_id=WORKER, attempt=2, output={"ok": True},
+                            duration_ms=15), 7, at=later[5]),
+    ]
+    _, changed = rows_for(done, {JOB: row})
+    final = changed[JOB]
+    assert (final["status"], final["attempt_count"], final["duration_ms"]) == ("succeeded", 2, 15)
+    assert orjson.loads(final["output"]) == {"ok": True} and final["error_message"] is None
+    assert final["completed_at"] == later[5] and final["created_at"] == later[0]
+
+
+def test_a_repeated_event_changes_nothing() -> None:
+    row = job_row_after(None, record(submitted(status=JobStatus.PENDING), 1))
+    cancelled = job_row_after(row, record(JobCancelled(job_id=JOB), 2))
+    assert cancelled is not None and cancelled["status"] == "cancelled" and cancelled["completed_at"] == AT
+    assert job_row_after(cancelled, record(JobCancelled(job_id=JOB), 2, offset=99)) is None, "same sequence again"
+    assert job_row_after(row, record(submitted(), 1)) is None, "a repeated submission"
+
+
+def test_a_rejected_report_is_history_only() -> None:
+    row = job_row_after(None, record(submitted(), 1))
+    rejected = record(JobReportRejected(job_id=JOB, lease_id=uuid.uuid4(), report="complete", reason="superseded"), 2)
+    assert job_row_after(row, rejected) is None
+    tables, changed = rows_for([rejected], {JOB: row})
+    assert "jobs" not in tables and changed == {} and len(tables["job_events"]) == 1
 
 
 def test_queue_created_becomes_a_queue_row() -> None:
     queue_id = uuid.uuid4()
     event = QueueCreated(queue_id=queue_id, name="emails", priority=1, settings=QueueSettings(max_concurrent_jobs=2))
-    (queue,) = rows_for([record(event, queue_id, 3)])["queues"]
-    row = dict(zip(COLUMNS["queues"], queue, strict=True))
+    tables, _ = rows_for([record(event, 1, offset=3, aggregate_id=queue_id)], {})
+    row = dict(zip(COLUMNS["queues"], tables["queues"][0], strict=True))
     assert (row["id"], row["name"], row["is_active"], row["deleted"], row["version"]) == (queue_id, "emails", True, False, 3)
     assert orjson.loads(row["settings"])["max_concurrent_jobs"] == 2
 
 
 def test_the_same_records_give_the_same_rows() -> None:
-    job_id = uuid.uuid4()
-    event = JobSubmitted(job_id=job_id, queue_id=uuid.uuid4(), queue_name="q", job_type="t", payload={},
-                         priority=0, max_attempts=1, status=JobStatus.PENDING)
-    batch = [record(event, job_id, 5)]
-    assert rows_for(batch) == rows_for(batch)
+    batch = [record(submitted(), 1)]
+    assert rows_for(batch, {}) == rows_for(batch, {})

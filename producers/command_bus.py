@@ -1,0 +1,97 @@
+"""Send a command to an aggregate's owner and wait, a bounded time, for its verdict.
+
+Each API process follows ``job-replies`` from the end (no consumer group: every process
+reads every reply and keeps those it waits for). The wait is registered before the
+command is sent, so a fast reply cannot be missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from producers.event_log import KafkaEventLog
+from producers.topics import Topics, partitions_of
+from schemas.commands import CommandEnvelope, CommandReply
+from taskforge.errors import EventLogUnavailable
+from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class OwnerDidNotAnswer(EventLogUnavailable):
+    """The command was appended but no verdict came back in time; its outcome is unknown."""
+
+
+class CommandBus:
+    def __init__(self, settings: Settings, topics: Topics, event_log: KafkaEventLog) -> None:
+        self._settings = settings
+        self._topics = topics
+        self._event_log = event_log
+        self._waiting: dict[uuid.UUID, asyncio.Future[CommandReply]] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        partitions = await partitions_of(self._settings, [self._topics.job_replies])
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False, client_id="taskforge-replies")
+        await consumer.start()
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve "the end" now, before any command is sent
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.get_running_loop().create_task(self._follow(), name="command-replies")
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=self._settings.projector_poll_ms)
+            except KafkaError as exc:
+                log.warning("replies: fetch failed (%r); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for messages in batch.values():
+                for message in messages:
+                    try:
+                        reply = CommandReply.model_validate_json(message.value)
+                    except ValidationError as exc:
+                        log.error("replies: skipping an undecodable reply at offset %d: %s", message.offset, exc)
+                        continue
+                    waiter = self._waiting.get(reply.command_id)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(reply)
+
+    async def send(self, command: CommandEnvelope) -> CommandReply:
+        """Append the command and return the owner's reply; 503 when Kafka or the owner does not answer."""
+        waiter: asyncio.Future[CommandReply] = asyncio.get_running_loop().create_future()
+        self._waiting[command.command_id] = waiter
+        timeout = self._settings.command_timeout_seconds
+        try:
+            await self._event_log.append(self._topics.job_commands, [command])
+            try:
+                async with asyncio.timeout(timeout):
+                    return await waiter
+            except TimeoutError as exc:
+                raise OwnerDidNotAnswer(
+                    f"the job's owner did not answer within {timeout:g}s; the outcome is unknown, and repeating "
+                    "the request is safe (use an idempotency key for submissions)"
+                ) from exc
+        finally:
+            self._waiting.pop(command.command_id, None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()

@@ -1,0 +1,128 @@
+"""Commands to aggregate owners, and the owners' replies.
+
+Commands travel on ``<prefix>.job-commands`` keyed by the aggregate id, so that the
+owner of the aggregate's partition decides them; replies travel on
+``<prefix>.job-replies`` keyed by command id, back to whoever waits for the verdict.
+Commands are instructions, not history: they are versioned like events but kept only as
+long as the topic's retention.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializeAsAny, ValidationError
+
+from schemas.envelope import Tenant, UndecodableEvent
+from schemas.job import (
+    CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobCommand, JobStatus, LeaseJob, PromoteJob, RetryJob,
+    SubmitJob,
+)
+
+COMMAND_TYPES: dict[str, type[JobCommand]] = {
+    cls.__name__: cls
+    for cls in (SubmitJob, LeaseJob, CompleteJob, FailJob, ExtendLease, ExpireLease, PromoteJob, CancelJob, RetryJob)
+}
+COMMAND_SCHEMA_VERSION = 1
+
+
+class CommandEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    command_id: uuid.UUID
+    command_type: str
+    schema_version: int = COMMAND_SCHEMA_VERSION
+    organization_id: uuid.UUID
+    project_id: uuid.UUID
+    aggregate_id: uuid.UUID
+    issued_at: AwareDatetime
+    """The decision's ``now``: a redelivered command is decided exactly as the first time."""
+    correlation_id: str | None = None
+    actor: str | None = None
+    wants_reply: bool = True
+    data: SerializeAsAny[JobCommand]
+
+    @classmethod
+    def of(cls, command: JobCommand, *, tenant: Tenant, issued_at: datetime, command_id: uuid.UUID | None = None,
+           correlation_id: str | None = None, actor: str | None = None, wants_reply: bool = True) -> CommandEnvelope:
+        return cls(command_id=command_id or uuid.uuid4(), command_type=type(command).__name__,
+                   organization_id=tenant.organization_id, project_id=tenant.project_id,
+                   aggregate_id=command.job_id, issued_at=issued_at, correlation_id=correlation_id, actor=actor,
+                   wants_reply=wants_reply, data=command)
+
+    @property
+    def tenant(self) -> Tenant:
+        return Tenant(organization_id=self.organization_id, project_id=self.project_id)
+
+    @property
+    def key(self) -> bytes:
+        return str(self.aggregate_id).encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("command_type", self.command_type.encode()), ("command_id", str(self.command_id).encode())]
+
+    def encoded(self) -> bytes:
+        return orjson.dumps(self.model_dump())
+
+
+def decode_command(raw: bytes) -> CommandEnvelope:
+    """Raises ``UndecodableEvent`` for anything that is not a command this build knows."""
+    try:
+        doc = orjson.loads(raw)
+        cls = COMMAND_TYPES[doc["command_type"]]
+        if int(doc.get("schema_version", 1)) > COMMAND_SCHEMA_VERSION:
+            raise UndecodableEvent(f"command {doc['command_type']} of a newer version")
+        return CommandEnvelope.model_validate({**doc, "data": cls.model_validate(doc["data"])})
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise UndecodableEvent(f"not a command envelope: {exc}") from exc
+
+
+class JobSnapshot(BaseModel):
+    """The job as its owner holds it after a decision, for the API's answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    queue_id: uuid.UUID
+    queue_name: str
+    job_type: str
+    payload: dict[str, Any]
+    status: JobStatus
+    priority: int
+    max_attempts: int
+    attempt_count: int
+    scheduled_for: AwareDatetime | None = None
+    idempotency_key: str | None = None
+    error_message: str | None = None
+    output: Any = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+Refusal = Literal["not_found", "conflict", "invalid"]
+
+
+class CommandReply(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    command_id: uuid.UUID
+    accepted: bool
+    refusal: Refusal | None = None
+    message: str | None = None
+    details: dict[str, Any] = {}
+    created: bool = False
+    """The command created the aggregate (a submission that was not a repeat)."""
+    job: JobSnapshot | None = None
+
+    @property
+    def key(self) -> bytes:
+        return str(self.command_id).encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
+
+    def encoded(self) -> bytes:
+        return orjson.dumps(self.model_dump())

@@ -1,0 +1,147 @@
+"""Commands decided by the job's owner (a real faust worker): cancel, retry, idempotency, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from schemas.commands import CommandEnvelope, CommandReply
+from schemas.envelope import Tenant
+from schemas.job import FailJob, JobCommand, LeaseJob
+from taskforge.settings import Settings
+from tests.support import AUTH, eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def queue(api: httpx.AsyncClient, **settings: Any) -> dict[str, Any]:
+    response = await api.post("/api/v1/queues", json={"name": f"q-{uuid.uuid4().hex[:8]}", "settings": settings},
+                              headers=AUTH)
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+async def submit(api: httpx.AsyncClient, queue_name: str, **extra: Any) -> httpx.Response:
+    return await api.post("/api/v1/jobs", json={"queue_name": queue_name, "job_type": "t", **extra}, headers=AUTH)
+
+
+async def command(api: httpx.AsyncClient, settings: Settings, cmd: JobCommand) -> CommandReply:
+    """Straight to the owner, as the dispatcher and the worker routes will: the owner is real, only the caller is the test."""
+    tenant = Tenant(organization_id=settings.bootstrap_organization_id, project_id=settings.bootstrap_project_id)
+    envelope = CommandEnvelope.of(cmd, tenant=tenant, issued_at=datetime.now(UTC))
+    return await api.app.state.context.commands.send(envelope)  # type: ignore[attr-defined]
+
+
+async def status_becomes(api: httpx.AsyncClient, job_id: str, status: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        data = (await api.get(f"/api/v1/jobs/{job_id}", headers=AUTH)).json()["data"]
+        return data if data["status"] == status else None
+
+    return await eventually(check, timeout=5)
+
+
+async def history(api: httpx.AsyncClient, job_id: str) -> list[str]:
+    response = await api.get(f"/api/v1/jobs/{job_id}/events", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return [e["event_type"] for e in response.json()["data"]["events"]]
+
+
+async def test_a_pending_job_is_cancelled_once(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    job = (await submit(api, q["name"])).json()["data"]
+    response = await api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["message"] == "Job cancelled successfully"
+    assert response.json()["data"]["status"] == "cancelled"
+    assert (await api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=AUTH)).status_code == 200, "idempotent"
+    read = await status_becomes(api, job["id"], "cancelled")
+    assert read["completed_at"] is not None
+    assert await history(api, job["id"]) == ["JobSubmitted", "JobCancelled"]
+
+
+async def test_a_scheduled_job_can_be_cancelled(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    job = (await submit(api, q["name"], scheduled_for=later)).json()["data"]
+    assert job["status"] == "scheduled"
+    assert (await api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=AUTH)).json()["data"]["status"] == "cancelled"
+
+
+async def test_cancel_and_retry_of_unknown_jobs_are_404(api: httpx.AsyncClient) -> None:
+    for action in ("cancel", "retry"):
+        response = await api.post(f"/api/v1/jobs/{uuid.uuid4()}/{action}", headers=AUTH)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+
+
+async def test_a_processing_job_cannot_be_cancelled_and_a_pending_one_cannot_be_retried(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    q = await queue(api)
+    job = (await submit(api, q["name"])).json()["data"]
+    retry = await api.post(f"/api/v1/jobs/{job['id']}/retry", headers=AUTH)
+    assert retry.status_code == 409 and retry.json()["error"]["code"] == "RESOURCE_CONFLICT"
+    assert "pending" in retry.json()["error"]["message"]
+    granted = await command(api, settings, LeaseJob(job_id=uuid.UUID(job["id"]), lease_id=uuid.uuid4(),
+                                                    worker_id=uuid.uuid4()))
+    assert granted.accepted and granted.job is not None and granted.job.status == "processing"
+    cancel = await api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=AUTH)
+    assert cancel.status_code == 409 and "processing" in cancel.json()["error"]["message"]
+
+
+async def test_a_failed_job_is_retried_into_a_new_round(api: httpx.AsyncClient, settings: Settings) -> None:
+    q = await queue(api)
+    job = (await submit(api, q["name"], max_attempts=1)).json()["data"]
+    job_id, lease_id = uuid.UUID(job["id"]), uuid.uuid4()
+    await command(api, settings, LeaseJob(job_id=job_id, lease_id=lease_id, worker_id=uuid.uuid4()))
+    failed = await command(api, settings, FailJob(job_id=job_id, lease_id=lease_id, error_message="disk full"))
+    assert failed.job is not None and failed.job.status == "failed"
+    read = await status_becomes(api, job["id"], "failed")
+    assert read["error_message"] == "disk full" and read["attempt_count"] == 1
+
+    response = await api.post(f"/api/v1/jobs/{job['id']}/retry", headers=AUTH)
+    assert response.status_code == 200 and response.json()["message"] == "Job retry scheduled successfully"
+    assert response.json()["data"]["status"] == "pending" and response.json()["data"]["attempt_count"] == 0
+    await status_becomes(api, job["id"], "pending")
+    assert await history(api, job["id"]) == ["JobSubmitted", "JobLeased", "JobAttemptFailed", "JobFailed", "JobRetried"]
+
+
+async def test_racing_submissions_with_one_idempotency_key_make_one_job(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    key = f"order-{uuid.uuid4()}"
+    responses = await asyncio.gather(*(submit(api, q["name"], idempotency_key=key, payload={"n": i}) for i in range(8)))
+    assert sorted(r.status_code for r in responses) == [200] * 7 + [201]
+    ids = {r.json()["data"]["id"] for r in responses}
+    assert len(ids) == 1
+    (job_id,) = ids
+    payloads = {str(r.json()["data"]["payload"]) for r in responses}
+    assert len(payloads) == 1, "every answer shows the original job"
+    assert await history(api, job_id) == ["JobSubmitted"]
+    listed = (await api.get("/api/v1/jobs", params={"queue_id": q["id"]}, headers=AUTH)).json()["data"]
+    assert listed["pagination"]["total"] == 1
+
+
+async def test_a_job_out_of_attempts_goes_to_the_dead_letter_queue(api: httpx.AsyncClient, settings: Settings) -> None:
+    dlq = await queue(api)
+    q = await queue(api, dead_letter_queue_id=dlq["id"])
+    job = (await submit(api, q["name"], max_attempts=1, payload={"order": 42})).json()["data"]
+    job_id, lease_id = uuid.UUID(job["id"]), uuid.uuid4()
+    await command(api, settings, LeaseJob(job_id=job_id, lease_id=lease_id, worker_id=uuid.uuid4()))
+    dead = await command(api, settings, FailJob(job_id=job_id, lease_id=lease_id, error_message="bad"))
+    assert dead.job is not None and dead.job.status == "dead_lettered"
+    await status_becomes(api, job["id"], "dead_lettered")
+
+    async def copy_in_dlq() -> list[dict[str, Any]]:
+        listed = (await api.get("/api/v1/jobs", params={"queue_id": dlq["id"]}, headers=AUTH)).json()["data"]
+        return listed["jobs"]
+
+    (copy,) = await eventually(copy_in_dlq, timeout=5)
+    assert copy["status"] == "pending" and copy["id"] != job["id"] and copy["queue_name"] == dlq["name"]
+    full = (await api.get(f"/api/v1/jobs/{copy['id']}", headers=AUTH)).json()["data"]
+    assert full["payload"] == {"order": 42}
+    events = (await api.get(f"/api/v1/jobs/{copy['id']}/events", headers=AUTH)).json()["data"]["events"]
+    assert events[0]["data"]["dead_letter_of"] == job["id"]
