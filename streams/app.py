@@ -22,6 +22,8 @@ from producers.topics import Topics
 from schemas.commands import decode_command
 from schemas.envelope import UndecodableEvent
 from streams.job_owner import OwnedJob, handle_command
+from streams.timers import TimerHeap, command_for
+from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
@@ -62,7 +64,8 @@ async def append_until_done(event_log: KafkaEventLog, topic: str, records: list[
             await asyncio.sleep(_APPEND_RETRY_SECONDS)
 
 
-def create_streams_app(settings: Settings) -> faust.App:
+def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.App:
+    clock = clock or SystemClock()
     topics = Topics.from_settings(settings)
     app = faust.App(
         app_id(settings),
@@ -83,6 +86,7 @@ def create_streams_app(settings: Settings) -> faust.App:
     app.add_dependency(EventLogService(event_log))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
     job_state = app.Table("job-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
+    timers = TimerHeap()
 
     @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
@@ -99,9 +103,27 @@ def create_streams_app(settings: Settings) -> faust.App:
                 await append_until_done(event_log, topics.job_events, list(outcome.events))
             if outcome.owned is not None and outcome.owned is not owned:
                 job_state[event.key] = outcome.owned.model_dump_json().encode()
+                timers.note(outcome.owned)
             if outcome.follow_ups:
                 await append_until_done(event_log, topics.job_commands, list(outcome.follow_ups))
             if command.wants_reply:
                 await append_until_done(event_log, topics.job_replies, [outcome.reply])
+
+    @app.on_rebalance_complete.connect
+    async def rebuild_timers(sender: object, **_: object) -> None:
+        """The table now holds exactly this instance's partitions: their due times are ours."""
+        timers.rebuild(OwnedJob.model_validate_json(value) for value in job_state.values())
+        log.info("owner: %d timers after rebalance", len(timers))
+
+    @app.timer(settings.timer_interval_ms / 1000)
+    async def fire_due_timers() -> None:
+        now = clock.now()
+        commands = []
+        for due in timers.pop_due(now):
+            stored = job_state.get(str(due.job_id).encode())
+            if stored is not None:
+                commands.append(command_for(due, OwnedJob.model_validate_json(stored), now))
+        if commands:
+            await append_until_done(event_log, topics.job_commands, commands)
 
     return app

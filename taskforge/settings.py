@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         default=10.0, ge=6, le=300,
         description="How long a crashed stream-processor instance keeps its partitions before the group moves them.",
     )
+    timer_interval_ms: int = Field(
+        default=100, ge=10, le=5_000, description="How often stream processors look for due timers (scheduled jobs, "
+        "retry backoff, lease deadlines)."
+    )
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)

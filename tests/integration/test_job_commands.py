@@ -145,3 +145,44 @@ async def test_a_job_out_of_attempts_goes_to_the_dead_letter_queue(api: httpx.As
     assert full["payload"] == {"order": 42}
     events = (await api.get(f"/api/v1/jobs/{copy['id']}/events", headers=AUTH)).json()["data"]["events"]
     assert events[0]["data"]["dead_letter_of"] == job["id"]
+
+
+async def test_a_scheduled_job_becomes_pending_on_time(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    job = (await submit(api, q["name"], scheduled_for=soon.isoformat())).json()["data"]
+    assert job["status"] == "scheduled"
+
+    async def pending() -> dict[str, Any] | None:
+        data = (await api.get(f"/api/v1/jobs/{job['id']}", headers=AUTH)).json()["data"]
+        return data if data["status"] == "pending" else None
+
+    await eventually(pending, timeout=10)
+    became_ready_at = datetime.now(UTC)
+    assert became_ready_at >= soon, "not before its time"
+    assert await history(api, job["id"]) == ["JobSubmitted", "JobBecameReady"]
+
+
+async def test_an_expired_lease_is_a_failed_attempt_and_the_job_comes_back(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    q = await queue(api, timeout_seconds=1, retry_delay_seconds=1, max_retry_delay_seconds=1)
+    job = (await submit(api, q["name"], max_attempts=2)).json()["data"]
+    lease = await command(api, settings, LeaseJob(job_id=uuid.UUID(job["id"]), lease_id=uuid.uuid4(),
+                                                  worker_id=uuid.uuid4()))
+    assert lease.accepted
+    await status_becomes_within(api, job["id"], "pending", timeout=10)
+    events = (await api.get(f"/api/v1/jobs/{job['id']}/events", headers=AUTH)).json()["data"]["events"]
+    assert [e["event_type"] for e in events] == [
+        "JobSubmitted", "JobLeased", "JobAttemptFailed", "JobRetryScheduled", "JobBecameReady"]
+    failed = events[2]
+    assert failed["data"]["reason"] == "timeout" and failed["actor"] == "taskforge:timer"
+    read = (await api.get(f"/api/v1/jobs/{job['id']}", headers=AUTH)).json()["data"]
+    assert read["attempt_count"] == 1 and "expired" in read["error_message"]
+
+
+async def status_becomes_within(api: httpx.AsyncClient, job_id: str, status: str, timeout: float) -> None:
+    async def check() -> bool:
+        return (await api.get(f"/api/v1/jobs/{job_id}", headers=AUTH)).json()["data"]["status"] == status
+
+    await eventually(check, timeout=timeout)

@@ -1,0 +1,74 @@
+"""Time-driven transitions of the jobs an owner instance holds.
+
+The owner does not poll its table: every time it writes a job it also notes when that job
+next needs attention (a scheduled job's time, a lease's deadline), in a heap. A faust
+timer pops what is due and sends the owner the command that time calls for
+(``PromoteJob``, ``ExpireLease``); the decider ignores a command that arrives for a job
+that has moved on meanwhile, so a stale heap entry costs one no-op. After a rebalance the
+heap is rebuilt from the table, whose memory store holds this instance's partitions.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from schemas.commands import CommandEnvelope
+from schemas.job import ExpireLease, JobStatus, PromoteJob
+from streams.job_owner import OwnedJob
+
+TimerKind = Literal["promote", "expire"]
+
+
+@dataclass(frozen=True, order=True)
+class Due:
+    at: datetime
+    job_id: uuid.UUID = field(compare=False)
+    kind: TimerKind = field(compare=False)
+    lease_id: uuid.UUID | None = field(default=None, compare=False)
+
+
+def next_due(owned: OwnedJob) -> Due | None:
+    """When the job next needs the clock, if ever."""
+    state = owned.state
+    if state.status is JobStatus.SCHEDULED and state.scheduled_for is not None:
+        return Due(state.scheduled_for, state.job_id, "promote")
+    if state.status is JobStatus.PROCESSING and state.lease is not None:
+        return Due(state.lease.deadline, state.job_id, "expire", state.lease.lease_id)
+    return None
+
+
+class TimerHeap:
+    def __init__(self) -> None:
+        self._heap: list[Due] = []
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def note(self, owned: OwnedJob) -> None:
+        due = next_due(owned)
+        if due is not None:
+            heapq.heappush(self._heap, due)
+
+    def rebuild(self, jobs: Iterable[OwnedJob]) -> None:
+        self._heap = [d for d in (next_due(o) for o in jobs) if d is not None]
+        heapq.heapify(self._heap)
+
+    def pop_due(self, now: datetime, limit: int = 10_000) -> list[Due]:
+        due = []
+        while self._heap and self._heap[0].at <= now and len(due) < limit:
+            due.append(heapq.heappop(self._heap))
+        return due
+
+
+def command_for(due: Due, owned: OwnedJob, now: datetime) -> CommandEnvelope:
+    """The command a due timer sends. Its id is derived, so a re-sent timer is the same command."""
+    command = (PromoteJob(job_id=due.job_id) if due.kind == "promote"
+               else ExpireLease(job_id=due.job_id, lease_id=due.lease_id, reason="timeout"))
+    command_id = uuid.uuid5(due.job_id, f"timer:{due.kind}:{due.at.isoformat()}:{due.lease_id}")
+    return CommandEnvelope.of(command, tenant=owned.tenant, issued_at=now, command_id=command_id,
+                              actor="taskforge:timer", wants_reply=False)
