@@ -56,27 +56,36 @@ def _headers_for(status: int) -> dict[str, str] | None:
     return None
 
 
-async def _taskforge_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.TaskForgeError)
+def status_and_code(exc: errors.TaskForgeError) -> tuple[int, str]:
+    """The table's answer for an error; also used for the per-item answers of batch routes."""
     for cls, status, code in ERROR_TABLE:
         if isinstance(exc, cls):
-            if status >= 500:
-                log.warning("request %s: %s", request_id_of(request), exc.message)
-            return failure(status, code, exc.message, request_id_of(request), details=exc.details, headers=_headers_for(status))
-    return await _unexpected(request, exc)
+            return status, code
+    return 500, "INTERNAL_ERROR"
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+async def _taskforge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.TaskForgeError)
+    status, code = status_and_code(exc)
+    if status == 500:
+        return await _unexpected(request, exc)
+    if status >= 500:
+        log.warning("request %s: %s", request_id_of(request), exc.message)
+    return failure(status, code, exc.message, request_id_of(request), details=exc.details, headers=_headers_for(status))
+
+
+def validation_details(problems: Any) -> list[dict[str, Any]]:
+    """Pydantic's error list as the envelope's ``details.errors``: field, message, type."""
     return [
         {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", "message": e.get("msg", ""),
          "type": e.get("type", "")}
-        for e in exc.errors()
+        for e in problems
     ]
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = _validation_details(exc)
+    problems = validation_details(exc.errors())
     if any(p["type"] == "json_invalid" for p in problems):
         return failure(400, "VALIDATION_001", "the request body is not valid JSON", request_id_of(request),
                        details={"errors": problems})

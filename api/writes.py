@@ -8,19 +8,23 @@ These functions read the clock and mint ids (the edge); the rules themselves are
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from api.auth import Principal
 from api.context import AppContext
+from api.errors import status_and_code, validation_details
 from api.views import job_view_from_snapshot
-from schemas.api.jobs import JobSubmitRequest, JobView
+from schemas.api.common import ErrorBody
+from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, JobView
 from schemas.api.queues import QueueCreateRequest, QueueView
 from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
 from schemas.envelope import EventEnvelope, wrap
 from schemas.job import CancelJob, JobCommand, JobPolicy, RetryJob, SubmitJob
 from schemas.queue import QueueCreated
-from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError
 
 
 def _envelope(ctx: AppContext, principal: Principal, aggregate_id: uuid.UUID, event: object, request_id: str) -> EventEnvelope:
@@ -63,16 +67,20 @@ def _job_id_for(principal: Principal, idempotency_key: str | None) -> uuid.UUID:
     return uuid.uuid5(principal.tenant.project_id, f"idempotency-key:{idempotency_key}")
 
 
+def _refusal(reply: CommandReply) -> TaskForgeError:
+    message = reply.message or "refused"
+    if reply.refusal == "not_found":
+        return NotFound(message, details=reply.details)
+    if reply.refusal == "invalid":
+        return InvalidInput(message, details=reply.details)
+    return Conflict(message, details=reply.details)
+
+
 def _verdict(reply: CommandReply) -> JobSnapshot:
     """The owner's reply as a snapshot, or its refusal raised as the matching typed error."""
     if reply.accepted and reply.job is not None:
         return reply.job
-    message = reply.message or "refused"
-    if reply.refusal == "not_found":
-        raise NotFound(message, details=reply.details)
-    if reply.refusal == "invalid":
-        raise InvalidInput(message, details=reply.details)
-    raise Conflict(message, details=reply.details)
+    raise _refusal(reply)
 
 
 async def _ask_owner(ctx: AppContext, principal: Principal, command: JobCommand, request_id: str) -> CommandReply:
@@ -81,11 +89,8 @@ async def _ask_owner(ctx: AppContext, principal: Principal, command: JobCommand,
     return await ctx.commands.send(envelope)
 
 
-async def submit_job(
-    ctx: AppContext, principal: Principal, request: JobSubmitRequest, request_id: str
-) -> tuple[JobView, bool]:
-    """Returns the job and whether this request created it (False: an idempotent repeat)."""
-    principal.require("job:write")
+async def _submit_command(ctx: AppContext, principal: Principal, request: JobSubmitRequest) -> SubmitJob:
+    """Check one submission against the limits and the queue directory, and build its command."""
     payload_size = len(orjson.dumps(request.payload))
     if payload_size > ctx.settings.max_payload_bytes:
         raise PayloadTooLarge(f"payload is {payload_size} bytes; the limit is {ctx.settings.max_payload_bytes}",
@@ -95,7 +100,7 @@ async def submit_job(
         raise NotFound(f"queue {request.queue_name!r} not found")
     dlq_id = queue.settings.dead_letter_queue_id
     dlq = ctx.queues.get(principal.tenant, dlq_id) if dlq_id is not None else None
-    command = SubmitJob(
+    return SubmitJob(
         job_id=_job_id_for(principal, request.idempotency_key), queue_id=queue.id, queue_name=queue.name,
         job_type=request.job_type, payload=request.payload, priority=request.priority,
         max_attempts=request.max_attempts, queue_max_retries=queue.settings.max_retries,
@@ -103,8 +108,66 @@ async def submit_job(
         scheduled_for=request.scheduled_for,
         idempotency_key=request.idempotency_key,
     )
+
+
+async def submit_job(
+    ctx: AppContext, principal: Principal, request: JobSubmitRequest, request_id: str
+) -> tuple[JobView, bool]:
+    """Returns the job and whether this request created it (False: an idempotent repeat)."""
+    principal.require("job:write")
+    command = await _submit_command(ctx, principal, request)
     reply = await _ask_owner(ctx, principal, command, request_id)
     return job_view_from_snapshot(_verdict(reply)), reply.created
+
+
+def _item_error(index: int, exc: TaskForgeError) -> JobBatchItem:
+    status, code = status_and_code(exc)
+    return JobBatchItem(index=index, status=status, error=ErrorBody(code=code, message=exc.message, details=exc.details))
+
+
+async def submit_jobs(
+    ctx: AppContext, principal: Principal, items: list[Any], request_id: str
+) -> JobBatchResult:
+    """Many submissions in one request: each validated and answered on its own, all sent in one append."""
+    principal.require("job:write")
+    if len(items) > ctx.settings.max_batch_jobs:
+        raise InvalidInput(f"a batch holds at most {ctx.settings.max_batch_jobs} jobs, not {len(items)}",
+                           details={"field": "jobs", "limit": ctx.settings.max_batch_jobs})
+    results: dict[int, JobBatchItem] = {}
+    pending: list[tuple[int, CommandEnvelope]] = []
+    now = ctx.clock.now()
+    for index, item in enumerate(items):
+        try:
+            request = JobSubmitRequest.model_validate(item)
+        except ValidationError as exc:
+            problems = validation_details(exc.errors())
+            summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+            results[index] = _item_error(index, InvalidInput(f"invalid job: {summary}", details={"errors": problems}))
+            continue
+        try:
+            command = await _submit_command(ctx, principal, request)
+        except TaskForgeError as exc:
+            results[index] = _item_error(index, exc)
+            continue
+        pending.append((index, CommandEnvelope.of(command, tenant=principal.tenant, issued_at=now,
+                                                  correlation_id=request_id, actor=principal.subject)))
+    if pending:
+        replies = await ctx.commands.send_many([envelope for _, envelope in pending])
+        for (index, _), reply in zip(pending, replies, strict=True):
+            if isinstance(reply, TaskForgeError):
+                results[index] = _item_error(index, reply)
+            elif reply.accepted and reply.job is not None:
+                results[index] = JobBatchItem(index=index, status=201 if reply.created else 200,
+                                              job=job_view_from_snapshot(reply.job))
+            else:
+                results[index] = _item_error(index, _refusal(reply))
+    ordered = [results[i] for i in range(len(items))]
+    return JobBatchResult(
+        results=ordered,
+        submitted=sum(1 for r in ordered if r.status == 201),
+        duplicates=sum(1 for r in ordered if r.status == 200),
+        failed=sum(1 for r in ordered if r.status >= 400),
+    )
 
 
 async def cancel_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:

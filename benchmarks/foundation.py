@@ -5,6 +5,7 @@
   (each submission is decided by the job's owner in the stream processors).
 - POST /jobs returned -> job listed by GET /jobs (which reads ClickHouse without a barrier).
 - GET /jobs/{id} right after POST (the read-your-writes path).
+- POST /jobs/batch of 1,000 jobs, sequential, one client: jobs per second.
 
 Run: ``make bench`` (or ``python -m benchmarks.foundation --seconds 20``). Everything it
 starts lives in a temporary directory on free ports and is stopped at the end.
@@ -93,6 +94,20 @@ def run(seconds: float, lag_samples: int) -> dict[str, object]:
                     "rps": round(len(latencies) / elapsed, 1),
                     "p50_ms": round(percentile(latencies, 50) * 1000, 2),
                     "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+                }
+
+                batch = {"jobs": [{**body, "payload": {"n": i}} for i in range(1000)]}
+                batch_times: list[float] = []
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    t0 = time.perf_counter()
+                    response = client.post("/api/v1/jobs/batch", json=batch, timeout=30)
+                    batch_times.append(time.perf_counter() - t0)
+                    assert response.status_code == 200 and response.json()["data"]["submitted"] == 1000, response.text
+                results["post_jobs_batch_1000_single_client"] = {
+                    "batches": len(batch_times), "jobs_per_second": round(1000 * len(batch_times) / sum(batch_times)),
+                    "p50_ms": round(percentile(batch_times, 50) * 1000, 1),
+                    "p99_ms": round(percentile(batch_times, 99) * 1000, 1),
                 }
 
                 lags: list[float] = []

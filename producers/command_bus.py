@@ -72,21 +72,35 @@ class CommandBus:
 
     async def send(self, command: CommandEnvelope) -> CommandReply:
         """Append the command and return the owner's reply; 503 when Kafka or the owner does not answer."""
-        waiter: asyncio.Future[CommandReply] = asyncio.get_running_loop().create_future()
-        self._waiting[command.command_id] = waiter
+        (reply,) = await self.send_many([command])
+        if isinstance(reply, OwnerDidNotAnswer):
+            raise reply
+        return reply
+
+    async def send_many(self, commands: list[CommandEnvelope]) -> list[CommandReply | OwnerDidNotAnswer]:
+        """Append all commands in one go and wait for every reply; a silent owner is reported per command.
+
+        If Kafka does not take the commands, ``EventLogUnavailable`` is raised for all of them.
+        """
+        loop = asyncio.get_running_loop()
+        waiters: list[asyncio.Future[CommandReply]] = []
+        for command in commands:
+            waiter: asyncio.Future[CommandReply] = loop.create_future()
+            self._waiting[command.command_id] = waiter
+            waiters.append(waiter)
         timeout = self._settings.command_timeout_seconds
         try:
-            await self._event_log.append(self._topics.job_commands, [command])
-            try:
-                async with asyncio.timeout(timeout):
-                    return await waiter
-            except TimeoutError as exc:
-                raise OwnerDidNotAnswer(
+            await self._event_log.append(self._topics.job_commands, commands)
+            await asyncio.wait(waiters, timeout=timeout)
+            return [
+                w.result() if w.done() else OwnerDidNotAnswer(
                     f"the job's owner did not answer within {timeout:g}s; the outcome is unknown, and repeating "
-                    "the request is safe (use an idempotency key for submissions)"
-                ) from exc
+                    "the request is safe (use an idempotency key for submissions)")
+                for w in waiters
+            ]
         finally:
-            self._waiting.pop(command.command_id, None)
+            for command in commands:
+                self._waiting.pop(command.command_id, None)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -85,29 +85,53 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     event_log = KafkaEventLog(settings)
     app.add_dependency(EventLogService(event_log))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
-    job_state = app.Table("job-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
+    # use_partitioner: entries go to the changelog partition their key hashes to (murmur2, as the
+    # command's own partition), not to the partition of whichever event a batch was handled under
+    job_state = app.Table("job-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
+                          use_partitioner=True)
     timers = TimerHeap()
 
     @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                command = decode_command(event.value)
-            except UndecodableEvent as exc:
-                log.error("owner: skipping undecodable command at offset %d: %s", event.message.offset, exc)
-                continue
-            stored = job_state.get(event.key)
-            owned = OwnedJob.model_validate_json(stored) if stored is not None else None
-            outcome = handle_command(owned, command)
-            if outcome.events:
-                await append_until_done(event_log, topics.job_events, list(outcome.events))
-            if outcome.owned is not None and outcome.owned is not owned:
-                job_state[event.key] = outcome.owned.model_dump_json().encode()
-                timers.note(outcome.owned)
-            if outcome.follow_ups:
-                await append_until_done(event_log, topics.job_commands, list(outcome.follow_ups))
-            if command.wants_reply:
-                await append_until_done(event_log, topics.job_replies, [outcome.reply])
+        """Decide commands in small batches: one append (one ack) for many decisions.
+
+        Within a batch, each command sees the state the previous ones left (an overlay);
+        the batch's events are appended and acknowledged before the table is written and
+        before anyone is answered.
+        """
+        linger = settings.owner_batch_linger_ms / 1000
+        async for events in stream.take_events(settings.owner_batch_max, within=linger):
+            overlay: dict[bytes, OwnedJob | None] = {}
+            appended, follow_ups, replies = [], [], []
+            changed: dict[bytes, OwnedJob] = {}
+            for event in events:
+                try:
+                    command = decode_command(event.value)
+                except UndecodableEvent as exc:
+                    log.error("owner: skipping undecodable command at offset %d: %s", event.message.offset, exc)
+                    continue
+                if event.key in overlay:
+                    owned = overlay[event.key]
+                else:
+                    stored = job_state.get(event.key)
+                    owned = OwnedJob.model_validate_json(stored) if stored is not None else None
+                outcome = handle_command(owned, command)
+                overlay[event.key] = outcome.owned
+                appended.extend(outcome.events)
+                follow_ups.extend(outcome.follow_ups)
+                if outcome.owned is not None and outcome.owned is not owned:
+                    changed[event.key] = outcome.owned
+                if command.wants_reply:
+                    replies.append(outcome.reply)
+            if appended:
+                await append_until_done(event_log, topics.job_events, appended)
+            for key, owned_job in changed.items():
+                job_state[key] = owned_job.model_dump_json().encode()
+                timers.note(owned_job)
+            if follow_ups:
+                await append_until_done(event_log, topics.job_commands, follow_ups)
+            if replies:
+                await append_until_done(event_log, topics.job_replies, replies)
 
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         default=100, ge=10, le=5_000, description="How often stream processors look for due timers (scheduled jobs, "
         "retry backoff, lease deadlines)."
     )
+    owner_batch_max: int = Field(default=1_000, ge=1, le=100_000, description="Most commands an owner decides at once.")
+    owner_batch_linger_ms: int = Field(
+        default=2, ge=0, le=1_000, description="How long an owner gathers commands before deciding a batch."
+    )
+    max_batch_jobs: int = Field(default=1_000, ge=1, le=10_000, description="Most jobs in one POST /jobs/batch.")
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)

@@ -17,8 +17,8 @@ from api.views import job_view_from_row
 from projections.queries import JobFilter
 from schemas.api.common import Envelope, Pagination
 from schemas.api.jobs import (
-    JOB_TYPE_PATTERN, JobEventView, JobHistory, JobList, JobListItem, JobSubmitRequest, JobView,
-    ScheduledJobSubmitRequest,
+    JOB_TYPE_PATTERN, JobBatchRequest, JobBatchResult, JobEventView, JobHistory, JobList, JobListItem,
+    JobSubmitRequest, JobView, ScheduledJobSubmitRequest,
 )
 from schemas.job import JobStatus
 from taskforge.errors import InvalidInput, NotFound
@@ -49,6 +49,15 @@ async def submit_scheduled_job(
     if created:
         return success(view, request_id, message="Job scheduled successfully", status_code=201)
     return success(view, request_id, message="Job already submitted with this idempotency key", status_code=200)
+
+
+@router.post("/batch", response_model=Envelope[JobBatchResult], summary="Submit up to 1,000 jobs at once",
+             description="Each item is validated and answered on its own (`results[i].status` is what POST /jobs "
+             "would have answered); the request fails as a whole only when its shape is wrong or Kafka is down.")
+async def submit_jobs(body: JobBatchRequest, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    result = await writes.submit_jobs(ctx, principal, body.jobs, request_id)
+    return success(result, request_id, message=f"{result.submitted} submitted, {result.duplicates} already there, "
+                   f"{result.failed} refused")
 
 
 @router.post("/{job_id}/cancel", response_model=Envelope[JobView], summary="Cancel a pending or scheduled job",

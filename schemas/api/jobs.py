@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.api.common import Pagination
+from schemas.api.common import ErrorBody, Pagination
 from schemas.job import MAX_ATTEMPTS, MAX_PRIORITY, JobStatus
 from schemas.queue import QUEUE_NAME_PATTERN
 
@@ -90,3 +90,25 @@ class JobEventView(BaseModel):
 class JobHistory(BaseModel):
     job_id: uuid.UUID
     events: list[JobEventView]
+
+
+class JobBatchRequest(BaseModel):
+    """Up to ``TASKFORGE_MAX_BATCH_JOBS`` submissions; each is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[Any] = Field(min_length=1, description="Each item has the shape of a POST /jobs body.")
+
+
+class JobBatchItem(BaseModel):
+    index: int
+    status: int = Field(description="What POST /jobs would have answered for this item: 201, 200 (repeat), 4xx, 503.")
+    job: JobView | None = None
+    error: ErrorBody | None = None
+
+
+class JobBatchResult(BaseModel):
+    results: list[JobBatchItem]
+    submitted: int
+    duplicates: int
+    failed: int

@@ -171,10 +171,15 @@ async def test_an_expired_lease_is_a_failed_attempt_and_the_job_comes_back(
     lease = await command(api, settings, LeaseJob(job_id=uuid.UUID(job["id"]), lease_id=uuid.uuid4(),
                                                   worker_id=uuid.uuid4()))
     assert lease.accepted
-    await status_becomes_within(api, job["id"], "pending", timeout=10)
-    events = (await api.get(f"/api/v1/jobs/{job['id']}/events", headers=AUTH)).json()["data"]["events"]
+
+    async def back_to_ready() -> list[dict[str, Any]] | None:
+        events = (await api.get(f"/api/v1/jobs/{job['id']}/events", headers=AUTH)).json()["data"]["events"]
+        return events if events[-1]["event_type"] == "JobBecameReady" else None
+
+    events = await eventually(back_to_ready, timeout=10)
     assert [e["event_type"] for e in events] == [
         "JobSubmitted", "JobLeased", "JobAttemptFailed", "JobRetryScheduled", "JobBecameReady"]
+    await status_becomes_within(api, job["id"], "pending", timeout=5)
     failed = events[2]
     assert failed["data"]["reason"] == "timeout" and failed["actor"] == "taskforge:timer"
     read = (await api.get(f"/api/v1/jobs/{job['id']}", headers=AUTH)).json()["data"]
@@ -186,3 +191,51 @@ async def status_becomes_within(api: httpx.AsyncClient, job_id: str, status: str
         return (await api.get(f"/api/v1/jobs/{job_id}", headers=AUTH)).json()["data"]["status"] == status
 
     await eventually(check, timeout=timeout)
+
+
+async def test_a_batch_answers_each_job_on_its_own(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    key = f"batch-{uuid.uuid4()}"
+    items: list[dict[str, Any]] = [
+        {"queue_name": q["name"], "job_type": "a"},
+        {"queue_name": q["name"], "job_type": "b", "priority": 10},
+        {"queue_name": "no-such-queue", "job_type": "c"},
+        {"queue_name": q["name"], "job_type": "d", "payload": {"x": "y" * (256 * 1024)}},
+        {"queue_name": q["name"], "job_type": "e", "idempotency_key": key},
+        {"queue_name": q["name"], "job_type": "e", "idempotency_key": key},
+        "not an object",
+    ]
+    response = await api.post("/api/v1/jobs/batch", json={"jobs": items}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()["data"]
+    assert [r["status"] for r in body["results"]] == [201, 422, 404, 413, 201, 200, 422]
+    assert [r["index"] for r in body["results"]] == list(range(7))
+    assert (body["submitted"], body["duplicates"], body["failed"]) == (2, 1, 4)
+    assert body["results"][1]["error"]["code"] == "VALIDATION_001"
+    assert "priority" in {e["field"] for e in body["results"][1]["error"]["details"]["errors"]}
+    assert body["results"][2]["error"]["code"] == "RESOURCE_NOT_FOUND"
+    assert body["results"][3]["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert body["results"][4]["job"]["id"] == body["results"][5]["job"]["id"]
+    for result in (body["results"][0], body["results"][4]):
+        assert (await api.get(f"/api/v1/jobs/{result['job']['id']}", headers=AUTH)).status_code == 200
+    listed = (await api.get("/api/v1/jobs", params={"queue_id": q["id"]}, headers=AUTH)).json()["data"]
+    assert listed["pagination"]["total"] == 2, "refused items recorded nothing"
+
+
+async def test_a_full_batch_of_a_thousand(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    items = [{"queue_name": q["name"], "job_type": "bulk", "payload": {"i": i}} for i in range(1000)]
+    response = await api.post("/api/v1/jobs/batch", json={"jobs": items}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()["data"]
+    assert body["submitted"] == 1000 and body["failed"] == 0
+    assert len({r["job"]["id"] for r in body["results"]}) == 1000
+    await api.get(f"/api/v1/jobs/{body['results'][-1]['job']['id']}", headers=AUTH)  # barrier
+    listed = (await api.get("/api/v1/jobs", params={"queue_id": q["id"]}, headers=AUTH)).json()["data"]
+    assert listed["pagination"]["total"] == 1000
+
+
+@pytest.mark.parametrize("body", [{"jobs": []}, {"jobs": "x"}, {"jobs": [{}] * 1001}, {}, {"jobs": [], "more": 1}])
+async def test_a_batch_of_the_wrong_shape_is_refused_whole(api: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    response = await api.post("/api/v1/jobs/batch", json=body, headers=AUTH)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_001"
