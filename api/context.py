@@ -16,6 +16,7 @@ from projections.projector import Projector
 from projections.queries import JobQueries
 from projections.queue_directory import QueueDirectory
 from projections.store import ClickHouseStore
+from projections.worker_directory import WorkerDirectory
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
@@ -32,6 +33,7 @@ class AppContext:
     store: ClickHouseStore
     projector: Projector
     queues: QueueDirectory
+    workers: WorkerDirectory
     jobs: JobQueries
     auth: Authenticator
     clock: Clock = field(default_factory=SystemClock)
@@ -49,6 +51,7 @@ class AppContext:
             store=store,
             projector=Projector(settings, store, topics),
             queues=QueueDirectory(settings, topics),
+            workers=WorkerDirectory(settings, topics),
             jobs=JobQueries(store),
             auth=Authenticator(settings),
             clock=clock or SystemClock(),
@@ -59,6 +62,7 @@ class AppContext:
         await self.store.open()
         await self.projector.start()
         await self.queues.start()
+        await self.workers.start()
         await self.commands.start()
         await self.event_log.start()
 
@@ -79,6 +83,7 @@ class AppContext:
     async def stop(self) -> None:
         await self.commands.stop()
         await self.event_log.stop()
+        await self.workers.stop()
         await self.queues.stop()
         await self.projector.stop()
         await self.store.close()

@@ -22,7 +22,8 @@ from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, Job
 from schemas.api.queues import QueueCreateRequest, QueueView
 from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
 from schemas.envelope import EventEnvelope, wrap
-from schemas.job import CancelJob, JobCommand, JobPolicy, RetryJob, SubmitJob
+from schemas.api.workers import CompleteRequest, ExtendRequest, FailRequest
+from schemas.job import CancelJob, CompleteJob, ExtendLease, FailJob, JobCommand, JobPolicy, RetryJob, SubmitJob
 from schemas.queue import QueueCreated
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError
 
@@ -179,4 +180,28 @@ async def cancel_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, r
 async def retry_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:
     principal.require("job:write")
     reply = await _ask_owner(ctx, principal, RetryJob(job_id=job_id), request_id)
+    return job_view_from_snapshot(_verdict(reply))
+
+
+async def report(
+    ctx: AppContext, principal: Principal, job_id: uuid.UUID, request: CompleteRequest | FailRequest | ExtendRequest,
+    request_id: str,
+) -> JobView:
+    """A worker's complete, fail or extend, decided by the job's owner against the live lease (409 when stale)."""
+    principal.require("job:write")
+    command: JobCommand
+    if isinstance(request, CompleteRequest):
+        output_size = len(orjson.dumps(request.output))
+        if output_size > ctx.settings.max_payload_bytes:
+            raise PayloadTooLarge(f"output is {output_size} bytes; the limit is {ctx.settings.max_payload_bytes}",
+                                  details={"field": "output", "limit": ctx.settings.max_payload_bytes})
+        command = CompleteJob(job_id=job_id, lease_id=request.lease_id, output=request.output,
+                              duration_ms=request.duration_ms)
+    elif isinstance(request, FailRequest):
+        command = FailJob(job_id=job_id, lease_id=request.lease_id, error_message=request.error_message,
+                          error_type=request.error_type, retryable=request.retryable,
+                          retry_delay_seconds=request.retry_delay_seconds)
+    else:
+        command = ExtendLease(job_id=job_id, lease_id=request.lease_id, seconds=request.seconds)
+    reply = await _ask_owner(ctx, principal, command, request_id)
     return job_view_from_snapshot(_verdict(reply))

@@ -14,15 +14,19 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, partitions_of
 from schemas.commands import CommandEnvelope, CommandReply
+from schemas.dispatch import LeaseRequestDone
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
+
+Reply = CommandReply | LeaseRequestDone
+_REPLY = TypeAdapter(Reply)
 
 
 class OwnerDidNotAnswer(EventLogUnavailable):
@@ -34,7 +38,7 @@ class CommandBus:
         self._settings = settings
         self._topics = topics
         self._event_log = event_log
-        self._waiting: dict[uuid.UUID, asyncio.Future[CommandReply]] = {}
+        self._waiting: dict[uuid.UUID, asyncio.Future[Reply]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -62,13 +66,25 @@ class CommandBus:
             for messages in batch.values():
                 for message in messages:
                     try:
-                        reply = CommandReply.model_validate_json(message.value)
+                        reply = _REPLY.validate_json(message.value)
                     except ValidationError as exc:
                         log.error("replies: skipping an undecodable reply at offset %d: %s", message.offset, exc)
                         continue
-                    waiter = self._waiting.get(reply.command_id)
+                    reply_id = reply.command_id if isinstance(reply, CommandReply) else reply.request_id
+                    waiter = self._waiting.get(reply_id)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(reply)
+
+    def expect(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncio.Future[Reply]]:
+        """Wait for replies by id before what causes them is sent, so none can be missed."""
+        loop = asyncio.get_running_loop()
+        futures = {i: loop.create_future() for i in ids}
+        self._waiting.update(futures)
+        return futures
+
+    def forget(self, ids: list[uuid.UUID]) -> None:
+        for i in ids:
+            self._waiting.pop(i, None)
 
     async def send(self, command: CommandEnvelope) -> CommandReply:
         """Append the command and return the owner's reply; 503 when Kafka or the owner does not answer."""
@@ -82,25 +98,21 @@ class CommandBus:
 
         If Kafka does not take the commands, ``EventLogUnavailable`` is raised for all of them.
         """
-        loop = asyncio.get_running_loop()
-        waiters: list[asyncio.Future[CommandReply]] = []
-        for command in commands:
-            waiter: asyncio.Future[CommandReply] = loop.create_future()
-            self._waiting[command.command_id] = waiter
-            waiters.append(waiter)
+        ids = [c.command_id for c in commands]
+        waiters = self.expect(ids)
         timeout = self._settings.command_timeout_seconds
         try:
             await self._event_log.append(self._topics.job_commands, commands)
-            await asyncio.wait(waiters, timeout=timeout)
-            return [
-                w.result() if w.done() else OwnerDidNotAnswer(
+            await asyncio.wait(waiters.values(), timeout=timeout)
+            results: list[CommandReply | OwnerDidNotAnswer] = []
+            for waiter in waiters.values():
+                reply = waiter.result() if waiter.done() else None
+                results.append(reply if isinstance(reply, CommandReply) else OwnerDidNotAnswer(
                     f"the job's owner did not answer within {timeout:g}s; the outcome is unknown, and repeating "
-                    "the request is safe (use an idempotency key for submissions)")
-                for w in waiters
-            ]
+                    "the request is safe (use an idempotency key for submissions)"))
+            return results
         finally:
-            for command in commands:
-                self._waiting.pop(command.command_id, None)
+            self.forget(ids)
 
     async def stop(self) -> None:
         if self._task is not None:

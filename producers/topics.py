@@ -37,7 +37,9 @@ class Topics:
     job_events: str
     job_commands: str
     job_replies: str
+    dispatch: str
     queue_events: str
+    worker_events: str
     partitions: int
     replication_factor: int
 
@@ -48,7 +50,9 @@ class Topics:
             job_events=f"{prefix}.job-events",
             job_commands=f"{prefix}.job-commands",
             job_replies=f"{prefix}.job-replies",
+            dispatch=f"{prefix}.dispatch",
             queue_events=f"{prefix}.queue-events",
+            worker_events=f"{prefix}.worker-events",
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
         )
@@ -59,7 +63,10 @@ class Topics:
             # commands: co-partitioned with the events (same key, same count), so one owner sees both
             TopicSpec(self.job_commands, self.partitions, self.replication_factor, KEEP_A_WEEK),
             TopicSpec(self.job_replies, self.partitions, self.replication_factor, KEEP_AN_HOUR),
+            # dispatch: keyed by queue id, co-partitioned with the queue events its dispatcher also reads
+            TopicSpec(self.dispatch, self.partitions, self.replication_factor, KEEP_A_WEEK),
             TopicSpec(self.queue_events, self.partitions, self.replication_factor, COMPACTED),
+            TopicSpec(self.worker_events, self.partitions, self.replication_factor, COMPACTED),
         ]
 
     @property

@@ -98,6 +98,9 @@ class JobSnapshot(BaseModel):
     idempotency_key: str | None = None
     error_message: str | None = None
     output: Any = None
+    lease_id: uuid.UUID | None = None
+    lease_deadline: AwareDatetime | None = None
+    worker_id: uuid.UUID | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -108,6 +111,7 @@ Refusal = Literal["not_found", "conflict", "invalid"]
 class CommandReply(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    kind: Literal["command_reply"] = "command_reply"
     command_id: uuid.UUID
     accepted: bool
     refusal: Refusal | None = None

@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from dataclasses import asdict
 
 import faust
+import orjson
 from mode import Service
+from pydantic import ValidationError
 
 from producers.event_log import KafkaEventLog, Publishable
 from producers.topics import Topics
-from schemas.commands import decode_command
-from schemas.envelope import UndecodableEvent
+from schemas.commands import CommandEnvelope, decode_command
+from schemas.dispatch import (
+    JobStatusNotice, LeaseRequestDone, LeaseRequested, QueueNotice, decode_dispatch, lease_command_id,
+)
+from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode
+from schemas.job import LeaseJob
+from schemas.queue import QueueCreated
+from streams.dispatcher import QueueDispatch, TrackedJob
 from streams.job_owner import OwnedJob, handle_command
 from streams.timers import TimerHeap, command_for
 from taskforge.clock import Clock, SystemClock
@@ -102,7 +112,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         linger = settings.owner_batch_linger_ms / 1000
         async for events in stream.take_events(settings.owner_batch_max, within=linger):
             overlay: dict[bytes, OwnedJob | None] = {}
-            appended, follow_ups, replies = [], [], []
+            appended, follow_ups, replies, notices = [], [], [], []
             changed: dict[bytes, OwnedJob] = {}
             for event in events:
                 try:
@@ -123,6 +133,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                     changed[event.key] = outcome.owned
                 if command.wants_reply:
                     replies.append(outcome.reply)
+                notices.extend(outcome.notices)
             if appended:
                 await append_until_done(event_log, topics.job_events, appended)
             for key, owned_job in changed.items():
@@ -132,12 +143,108 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 await append_until_done(event_log, topics.job_commands, follow_ups)
             if replies:
                 await append_until_done(event_log, topics.job_replies, replies)
+            if notices:
+                await append_until_done(event_log, topics.dispatch, notices)
+
+    # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
+    dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)
+    # no use_partitioner: an entry is written while its queue's record is handled, so it lands in that
+    # queue's partition and comes back with it after a rebalance
+    dispatch_state = app.Table("dispatch-state", partitions=settings.topic_partitions, key_type=bytes,
+                               value_type=bytes)
+    queues: dict[uuid.UUID, QueueDispatch] = {}
+
+    def queue_of(queue_id: uuid.UUID) -> QueueDispatch:
+        return queues.setdefault(queue_id, QueueDispatch(queue_id))
+
+    def remember(queue: QueueDispatch, job_id: uuid.UUID, tracked: TrackedJob | None) -> None:
+        key = b"job:" + str(job_id).encode()
+        if tracked is None:
+            if key in dispatch_state:
+                del dispatch_state[key]
+        else:
+            dispatch_state[key] = orjson.dumps({"queue_id": queue.queue_id, **asdict(tracked)})
+
+    async def answer(queue: QueueDispatch, request: LeaseRequested, offers: list[TrackedJob]) -> None:
+        now = clock.now()
+        commands = [
+            CommandEnvelope.of(
+                LeaseJob(job_id=job.job_id, lease_id=uuid.uuid4(), worker_id=request.worker_id),
+                tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id), issued_at=now,
+                command_id=lease_command_id(request.request_id, index), actor=f"worker:{request.worker_id}",
+            )
+            for index, job in enumerate(offers)
+        ]
+        for job in offers:
+            remember(queue, job.job_id, job)
+        if commands:
+            await append_until_done(event_log, topics.job_commands, commands)
+        await append_until_done(event_log, topics.job_replies,
+                                [LeaseRequestDone(request_id=request.request_id, offered=len(commands))])
+
+    @app.agent(dispatch_in, name="dispatcher")
+    async def dispatch(stream: faust.StreamT) -> None:
+        async for event in stream.events():  # one at a time: table entries belong to this record's partition
+            now = clock.now()
+            if event.message.topic == topics.queue_events:
+                try:
+                    envelope = decode(event.value)
+                except UndecodableEvent as exc:
+                    log.error("dispatcher: skipping an undecodable queue event: %s", exc)
+                    continue
+                if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated):
+                    queue = queue_of(envelope.data.queue_id)
+                    queue.on_queue(QueueNotice(queue_id=queue.queue_id, is_active=envelope.data.is_active,
+                                               max_concurrent_jobs=envelope.data.settings.max_concurrent_jobs))
+                    dispatch_state[b"queue:" + str(queue.queue_id).encode()] = orjson.dumps(
+                        {"is_active": queue.is_active, "max_concurrent_jobs": queue.max_concurrent_jobs})
+                continue
+            try:
+                message = decode_dispatch(event.value)
+            except ValidationError as exc:
+                log.error("dispatcher: skipping an undecodable message at offset %d: %s", event.message.offset, exc)
+                continue
+            queue = queue_of(message.queue_id)
+            if isinstance(message, JobStatusNotice):
+                remember(queue, message.job_id, queue.on_status(message, seq=event.message.offset))
+                for request, offers in queue.serve_waiting(now):
+                    await answer(queue, request, offers)
+            elif isinstance(message, LeaseRequested):
+                offers = queue.offer(message)
+                if offers or message.wait_until <= now:
+                    await answer(queue, message, offers)
+                else:
+                    queue.park(message)
+
+    @app.timer(settings.timer_interval_ms / 1000)
+    async def answer_expired_lease_requests() -> None:
+        now = clock.now()
+        for queue in list(queues.values()):
+            for request in queue.expire_waiting(now):
+                await append_until_done(event_log, topics.job_replies,
+                                        [LeaseRequestDone(request_id=request.request_id, offered=0)])
+
+    def rebuild_dispatch() -> None:
+        queues.clear()
+        for key, value in dispatch_state.items():
+            doc = orjson.loads(value)
+            if key.startswith(b"queue:"):
+                queue = queue_of(uuid.UUID(key[6:].decode()))
+                queue.is_active, queue.max_concurrent_jobs = doc["is_active"], doc["max_concurrent_jobs"]
+            else:
+                queue_id = uuid.UUID(doc.pop("queue_id"))
+                tracked = TrackedJob(**{**doc, "job_id": uuid.UUID(doc["job_id"]),
+                                        "organization_id": uuid.UUID(doc["organization_id"]),
+                                        "project_id": uuid.UUID(doc["project_id"]),
+                                        "worker_id": uuid.UUID(doc["worker_id"]) if doc["worker_id"] else None})
+                queue_of(queue_id).restore(tracked)
 
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:
         """The table now holds exactly this instance's partitions: their due times are ours."""
         timers.rebuild(OwnedJob.model_validate_json(value) for value in job_state.values())
-        log.info("owner: %d timers after rebalance", len(timers))
+        rebuild_dispatch()
+        log.info("owner: %d timers, %d queues dispatched after rebalance", len(timers), len(queues))
 
     @app.timer(settings.timer_interval_ms / 1000)
     async def fire_due_timers() -> None:

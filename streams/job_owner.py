@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot, Refusal
+from schemas.dispatch import JobStatusNotice
 from schemas.envelope import EventEnvelope, Tenant, wrap
-from schemas.job import JobDeadLettered, SubmitJob
+from schemas.job import JobDeadLettered, LeaseJob, SubmitJob
 from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_submission, decide, evolve
 from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 
@@ -45,7 +46,17 @@ class OwnedJob(BaseModel):
             status=s.status, priority=s.priority, max_attempts=s.max_attempts, attempt_count=s.attempt_count,
             scheduled_for=s.scheduled_for, idempotency_key=s.idempotency_key, error_message=s.error_message,
             output=s.output, created_at=self.created_at, updated_at=self.updated_at,
+            lease_id=s.lease.lease_id if s.lease else None, lease_deadline=s.lease.deadline if s.lease else None,
+            worker_id=s.lease.worker_id if s.lease else None,
         )
+
+    def notice(self) -> JobStatusNotice:
+        """Where the job stands, for its queue's dispatcher."""
+        s = self.state
+        return JobStatusNotice(queue_id=s.queue_id, job_id=s.job_id, organization_id=self.tenant.organization_id,
+                               project_id=self.tenant.project_id, status=s.status, priority=s.priority,
+                               job_type=s.job_type, worker_id=s.lease.worker_id if s.lease else None,
+                               version=self.version)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class Outcome:
     events: list[EventEnvelope]
     reply: CommandReply
     follow_ups: list[CommandEnvelope] = field(default_factory=list)
+    notices: list[JobStatusNotice] = field(default_factory=list)
 
 
 def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
@@ -130,5 +142,7 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         created=created,
         job=new_owned.snapshot() if new_owned is not None and refusal_kind in (None, "conflict") else None,
     )
-    return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups)
+    # the dispatcher hears of every change, and of every offer (a refused one frees its slot)
+    notices = [new_owned.notice()] if new_owned is not None and (envelopes or isinstance(command.data, LeaseJob)) else []
+    return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups, notices=notices)
 

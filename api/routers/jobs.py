@@ -20,6 +20,7 @@ from schemas.api.jobs import (
     JOB_TYPE_PATTERN, JobBatchRequest, JobBatchResult, JobEventView, JobHistory, JobList, JobListItem,
     JobSubmitRequest, JobView, ScheduledJobSubmitRequest,
 )
+from schemas.api.workers import CompleteRequest, ExtendRequest, FailRequest
 from schemas.job import JobStatus
 from taskforge.errors import InvalidInput, NotFound
 
@@ -58,6 +59,28 @@ async def submit_jobs(body: JobBatchRequest, ctx: Ctx, principal: CurrentPrincip
     result = await writes.submit_jobs(ctx, principal, body.jobs, request_id)
     return success(result, request_id, message=f"{result.submitted} submitted, {result.duplicates} already there, "
                    f"{result.failed} refused")
+
+
+@router.post("/{job_id}/complete", response_model=Envelope[JobView], summary="Report success (worker)",
+             description="409 when the lease expired or was superseded (the report is recorded).")
+async def complete_job(job_id: uuid.UUID, body: CompleteRequest, ctx: Ctx, principal: CurrentPrincipal,
+                       request_id: RequestId) -> Response:
+    return success(await writes.report(ctx, principal, job_id, body, request_id), request_id, message="Job completed")
+
+
+@router.post("/{job_id}/fail", response_model=Envelope[JobView], summary="Report failure (worker)",
+             description="retryable=false ends the job; retry_delay_seconds overrides the backoff. 409 when stale.")
+async def fail_job(job_id: uuid.UUID, body: FailRequest, ctx: Ctx, principal: CurrentPrincipal,
+                   request_id: RequestId) -> Response:
+    return success(await writes.report(ctx, principal, job_id, body, request_id), request_id,
+                   message="Job failure recorded")
+
+
+@router.post("/{job_id}/extend", response_model=Envelope[JobView], summary="Extend a lease (worker)",
+             description="The new deadline is now + seconds. 409 when stale.")
+async def extend_lease(job_id: uuid.UUID, body: ExtendRequest, ctx: Ctx, principal: CurrentPrincipal,
+                       request_id: RequestId) -> Response:
+    return success(await writes.report(ctx, principal, job_id, body, request_id), request_id, message="Lease extended")
 
 
 @router.post("/{job_id}/cancel", response_model=Envelope[JobView], summary="Cancel a pending or scheduled job",

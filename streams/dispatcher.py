@@ -1,0 +1,133 @@
+"""The dispatch state of one queue, pure: which ready job goes to which worker next.
+
+Ready jobs are served by priority (higher first), then in the order they became ready
+(their notice's position in the dispatch log). A queue's ``max_concurrent_jobs`` caps the
+jobs running at once; a paused queue offers nothing. An offer marks the job running at
+once (so two requests never get the same job); the job's owner then grants or refuses the
+lease and its next notice settles the matter either way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.dispatch import JobStatusNotice, LeaseRequested, QueueNotice
+from schemas.job import JobStatus
+
+
+@dataclass
+class TrackedJob:
+    job_id: uuid.UUID
+    organization_id: uuid.UUID
+    project_id: uuid.UUID
+    priority: int
+    job_type: str
+    ready_seq: int
+    version: int
+    worker_id: uuid.UUID | None = None  # set while running
+
+
+@dataclass
+class QueueDispatch:
+    queue_id: uuid.UUID
+    is_active: bool = True
+    max_concurrent_jobs: int = 10
+    jobs: dict[uuid.UUID, TrackedJob] = field(default_factory=dict)
+    _ready: list[tuple[int, int, uuid.UUID]] = field(default_factory=list)
+    waiting: deque[LeaseRequested] = field(default_factory=deque)
+
+    # --- what the queue hears ------------------------------------------------------------
+
+    def on_queue(self, notice: QueueNotice) -> None:
+        self.is_active = notice.is_active
+        self.max_concurrent_jobs = notice.max_concurrent_jobs
+
+    def on_status(self, notice: JobStatusNotice, seq: int) -> TrackedJob | None:
+        """Apply a job owner's notice. Returns the job as now tracked (None: no longer tracked)."""
+        known = self.jobs.get(notice.job_id)
+        if known is not None and notice.version < known.version:
+            return known  # an older notice overtaken by a newer one
+        if notice.status is JobStatus.PENDING:
+            if known is not None and known.worker_id is None and known.version == notice.version:
+                return known  # already ready
+            tracked = TrackedJob(notice.job_id, notice.organization_id, notice.project_id, notice.priority,
+                                 notice.job_type, ready_seq=seq, version=notice.version)
+            self.jobs[notice.job_id] = tracked
+            heapq.heappush(self._ready, (-tracked.priority, seq, tracked.job_id))
+            return tracked
+        if notice.status is JobStatus.PROCESSING:
+            tracked = known or TrackedJob(notice.job_id, notice.organization_id, notice.project_id, notice.priority,
+                                          notice.job_type, ready_seq=seq, version=notice.version)
+            tracked.worker_id = notice.worker_id
+            tracked.version = notice.version
+            self.jobs[notice.job_id] = tracked
+            return tracked
+        self.jobs.pop(notice.job_id, None)  # scheduled, or finished: not ours until it is ready again
+        return None
+
+    def restore(self, tracked: TrackedJob) -> None:
+        """Put back a job from the table after a rebalance."""
+        self.jobs[tracked.job_id] = tracked
+        if tracked.worker_id is None:
+            heapq.heappush(self._ready, (-tracked.priority, tracked.ready_seq, tracked.job_id))
+
+    # --- what the queue decides ------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        return sum(1 for j in self.jobs.values() if j.worker_id is not None)
+
+    def ready_count(self) -> int:
+        return sum(1 for j in self.jobs.values() if j.worker_id is None)
+
+    def offer(self, request: LeaseRequested) -> list[TrackedJob]:
+        """Pick up to ``max_jobs`` ready jobs of the request's types and mark them running for its worker."""
+        if not self.is_active:
+            return []
+        room = min(request.max_jobs, self.max_concurrent_jobs - self.running)
+        picked: list[TrackedJob] = []
+        skipped: list[tuple[int, int, uuid.UUID]] = []
+        while self._ready and len(picked) < room:
+            entry = heapq.heappop(self._ready)
+            job = self.jobs.get(entry[2])
+            if job is None or job.worker_id is not None or job.ready_seq != entry[1]:
+                continue  # a stale heap entry
+            if request.job_types and job.job_type not in request.job_types:
+                skipped.append(entry)
+                continue
+            job.worker_id = request.worker_id
+            picked.append(job)
+        for entry in skipped:
+            heapq.heappush(self._ready, entry)
+        return picked
+
+    def park(self, request: LeaseRequested) -> None:
+        self.waiting.append(request)
+
+    def serve_waiting(self, now: datetime) -> list[tuple[LeaseRequested, list[TrackedJob]]]:
+        """Offer newly ready work to parked requests, oldest first; drop the ones whose time is up."""
+        served = []
+        still = deque()
+        while self.waiting:
+            request = self.waiting.popleft()
+            if request.wait_until <= now:
+                served.append((request, []))
+                continue
+            offers = self.offer(request)
+            if offers:
+                served.append((request, offers))
+            else:
+                still.append(request)
+        self.waiting = still
+        return served
+
+    def expire_waiting(self, now: datetime) -> list[LeaseRequested]:
+        """The parked requests whose time is up (answered empty), without offering anything."""
+        expired = [r for r in self.waiting if r.wait_until <= now]
+        if expired:
+            self.waiting = deque(r for r in self.waiting if r.wait_until > now)
+        return expired
