@@ -81,6 +81,25 @@ def cmd_streams(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a ``taskforge_sdk.Worker`` found at ``module:attribute`` (an instance, or a function making one)."""
+    import importlib
+    import os
+
+    from taskforge_sdk import Worker
+
+    _configure_logging(args.log_level)
+    module_name, _, attribute = args.target.partition(":")
+    sys.path.insert(0, os.getcwd())
+    found = getattr(importlib.import_module(module_name), attribute or "worker")
+    worker = found if isinstance(found, Worker) else found()
+    if not isinstance(worker, Worker):
+        print(f"{args.target} is not a taskforge_sdk.Worker", file=sys.stderr)
+        return 2
+    worker.run()
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from taskforge.devstack import run_dev
 
@@ -100,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("topics", help="create missing topics").set_defaults(func=cmd_topics)
     sub.add_parser("api", help="serve the API (and, in embedded mode, the projector)").set_defaults(func=cmd_api)
     sub.add_parser("streams", help="run the stream processors (a faust worker)").set_defaults(func=cmd_streams)
+    worker = sub.add_parser("worker", help="run a worker: taskforge worker package.module:worker")
+    worker.add_argument("target", help="module:attribute of a taskforge_sdk.Worker or of a function returning one")
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("dev", help="start Kafka, the API with its projector and the stream processors; "
                    "print the URLs and the bootstrap key").set_defaults(func=cmd_dev)
 

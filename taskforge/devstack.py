@@ -64,11 +64,14 @@ def _banner(settings: Settings, key: str, key_source: str) -> str:
         f"  health/ready   {base}/health  {base}/ready",
         f"  Kafka          {settings.bootstrap_servers}",
         f"  streams        faust worker, log in {settings.run_dir / 'streams.log'}",
+        f"  demo worker    queue 'demo': send_email, resize_image, flaky, noop; log in "
+        f"{settings.run_dir / 'demo-worker.log'}",
         f"  ClickHouse     {settings.clickhouse_dsn}",
         f"  data dir       {settings.data_dir}",
         f"  bootstrap key  {key}   (from {key_source})",
         "",
-        f"  try: curl -H 'Authorization: Bearer {key}' {base}/api/v1/jobs",
+        f"  try: curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' {base}/api/v1/jobs \\",
+        "         -d '{\"queue_name\": \"demo\", \"job_type\": \"send_email\", \"payload\": {\"to\": \"a@b.c\"}}'",
         "  Ctrl-C stops everything this command started.",
         "",
     ])
@@ -103,6 +106,23 @@ def stop_child(child: subprocess.Popen[bytes], pid_file: Path, timeout: float = 
     pid_file.unlink(missing_ok=True)
 
 
+def start_demo_worker(settings: Settings, key: str, log_level: str) -> subprocess.Popen[bytes]:
+    """The demo worker (``taskforge_sdk.demo``), once its queue exists."""
+    import httpx
+
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    response = httpx.post(f"{base}/api/v1/queues", json={"name": "demo", "description": "taskforge dev's demo queue"},
+                          headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    if response.status_code not in (201, 409):
+        log.warning("could not create the demo queue: %s", response.text)
+    env = {**_child_env(settings), "TASKFORGE_URL": base, "TASKFORGE_API_KEY": key}
+    log_file = open(settings.run_dir / "demo-worker.log", "ab")  # noqa: SIM115 - the child owns it
+    child = subprocess.Popen([sys.executable, "-m", "taskforge.cli", "--log-level", log_level, "worker",
+                              "taskforge_sdk.demo:worker"], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    (settings.run_dir / "demo-worker.pid").write_text(str(child.pid))
+    return child
+
+
 def run_dev(settings: Settings, log_level: str = "info") -> int:
     key, key_source = bootstrap_key(settings)
     settings = settings.model_copy(update={"bootstrap_api_key": SecretStr(key)})
@@ -117,10 +137,13 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                                            log_level=log_level, access_log=False))
 
+    demo: list[subprocess.Popen[bytes]] = []
+
     async def serve() -> None:
         async def announce() -> None:
             while not server.started:
                 await asyncio.sleep(0.1)
+            demo.append(await asyncio.to_thread(start_demo_worker, settings, key, log_level))
             print(_banner(settings, key, key_source), flush=True)
 
         announcer = asyncio.create_task(announce())
@@ -134,6 +157,9 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop
         log.info("interrupted; the API has shut down")
     finally:
+        for child in demo:
+            log.info("stopping the demo worker (pid %s)", child.pid)
+            stop_child(child, settings.run_dir / "demo-worker.pid")
         log.info("stopping the stream processors (pid %s)", streams.pid)
         stop_child(streams, settings.run_dir / "streams.pid")
         if we_started_kafka:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, scoped_settings, settings_env
+from tests.support import free_port, scoped_settings, settings_env, wait_sync
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +56,7 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     process, key = start_dev(env, tmp_path / "dev1.log")
     kafka_pid = int((settings.kafka_dir / "kafka.pid").read_text())
     streams_pid = int((settings.run_dir / "streams.pid").read_text())
+    demo_pid = int((settings.run_dir / "demo-worker.pid").read_text())
     try:
         assert (tmp_path / "bootstrap-api-key").stat().st_mode & 0o777 == 0o600
         output = (tmp_path / "dev1.log").read_text()
@@ -65,11 +66,21 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             assert pid_alive(streams_pid), "the stream processors run"
             assert client.post("/api/v1/queues", json={"name": "dev"}).status_code == 201
             job = client.post("/api/v1/jobs", json={"queue_name": "dev", "job_type": "t"}).json()["data"]
+            email = client.post("/api/v1/jobs", json={"queue_name": "demo", "job_type": "send_email",
+                                                      "payload": {"to": "a@example.com"}}).json()["data"]
+
+            def ran() -> dict | None:
+                data = client.get(f"/api/v1/jobs/{email['id']}").json()["data"]
+                return data if data["status"] == "succeeded" else None
+
+            done = wait_sync(ran, timeout=60, interval=0.2)
+            assert done["output"] == {"sent_to": "a@example.com", "attempt": 1}, "the demo worker ran it"
     finally:
         code = interrupt(process)
     assert code == 0, (tmp_path / "dev1.log").read_text()[-3000:]
     assert not pid_alive(kafka_pid), "Ctrl-C stopped the Kafka it started"
     assert not pid_alive(streams_pid), "Ctrl-C stopped the stream processors"
+    assert not pid_alive(demo_pid), "Ctrl-C stopped the demo worker"
     assert not (settings.kafka_dir / "kafka.pid").exists()
 
     process, key_again = start_dev(env, tmp_path / "dev2.log")

@@ -1,0 +1,251 @@
+"""Run handlers for leased jobs.
+
+``Worker`` registers (with exactly the job types it has handlers for), long-polls each of
+its queues for as many jobs as it has free slots, runs every job (async handlers on the
+loop, sync ones in a thread), extends a lease when a handler runs past half of it,
+reports the outcome, and heartbeats in the background. ``stop()`` (SIGTERM, SIGINT) stops
+leasing, lets running jobs finish within ``grace_period``, and deregisters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from taskforge_sdk.client import ApiError, TaskForgeClient
+from taskforge_sdk.errors import NonRetryable, Retry
+
+log = logging.getLogger("taskforge_sdk.worker")
+Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
+_MAX_ERROR_CHARS = 8_000
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """The job a handler is running: available through ``current_job()``."""
+
+    id: str
+    queue_name: str
+    job_type: str
+    attempt: int
+    max_attempts: int
+    lease_id: str
+    lease_deadline: datetime
+
+
+_current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("taskforge_current_job")
+
+
+def current_job() -> JobContext:
+    return _current.get()
+
+
+class Worker:
+    def __init__(self, base_url: str, api_key: str, queues: list[str], *, concurrency: int = 10,
+                 name: str | None = None, worker_type: str = "python", heartbeat_interval: int = 10,
+                 lease_wait: float = 10.0, grace_period: float = 30.0, transport: Any = None) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.queues = list(queues)
+        self.concurrency = concurrency
+        self.name = name or f"{socket.gethostname()}-{id(self):x}"
+        self.worker_type = worker_type
+        self.heartbeat_interval = heartbeat_interval
+        self.lease_wait = lease_wait
+        self.grace_period = grace_period
+        self._client = TaskForgeClient(base_url, api_key, transport=transport)
+        self._handlers: dict[str, Handler] = {}
+        self._in_flight = 0  # jobs running plus slots reserved by a lease call in progress
+        self._slots: asyncio.Condition | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping: asyncio.Event | None = None
+        self.worker_id: str | None = None
+        self.completed = 0
+        self.failed = 0
+
+    def task(self, job_type: str) -> Callable[[Handler], Handler]:
+        """Decorator: ``fn`` handles jobs of ``job_type``; it gets the payload and returns the output."""
+
+        def register(fn: Handler) -> Handler:
+            self._handlers[job_type] = fn
+            return fn
+
+        return register
+
+    # --- life -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop gracefully."""
+        asyncio.run(self._run_with_signals())
+
+    async def _run_with_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        await self.run_async()
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def run_async(self) -> None:
+        if not self._handlers:
+            raise RuntimeError("no handlers: decorate functions with @worker.task('job_type')")
+        self._stopping = asyncio.Event()
+        self._slots = asyncio.Condition()
+        registered = await self._client.request("POST", "/workers", {
+            "name": self.name, "worker_type": self.worker_type, "queues": self.queues,
+            "job_types": sorted(self._handlers), "max_concurrent_jobs": self.concurrency,
+            "heartbeat_interval_seconds": self.heartbeat_interval,
+        })
+        self.worker_id = registered["id"]
+        log.info("worker %s (%s) registered for %s", self.name, self.worker_id, ", ".join(self.queues))
+        pollers = [asyncio.create_task(self._poll(queue)) for queue in self.queues]
+        beats = asyncio.create_task(self._heartbeat())
+        await self._stopping.wait()
+        log.info("worker %s stopping: no new leases, %d jobs to finish", self.name, len(self._running))
+        for poller in pollers:
+            poller.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+        if self._running:
+            await asyncio.wait(self._running, timeout=self.grace_period)
+        beats.cancel()
+        await asyncio.gather(beats, return_exceptions=True)
+        try:
+            await self._client.request("DELETE", f"/workers/{self.worker_id}")
+        except (ApiError, OSError) as exc:
+            log.warning("deregistering failed: %s", exc)
+        await self._client.close()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self._client.request("POST", f"/workers/{self.worker_id}/heartbeat")
+            except (ApiError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    # --- leasing --------------------------------------------------------------------------
+
+    async def _reserve(self) -> int:
+        """Wait for a free slot, then reserve every free one for a lease call."""
+        assert self._slots is not None
+        async with self._slots:
+            await self._slots.wait_for(lambda: self._in_flight < self.concurrency)
+            free = self.concurrency - self._in_flight
+            self._in_flight += free
+            return free
+
+    async def _release(self, count: int) -> None:
+        assert self._slots is not None
+        if count > 0:
+            async with self._slots:
+                self._in_flight -= count
+                self._slots.notify_all()
+
+    async def _poll(self, queue: str) -> None:
+        backoff = 0.5
+        while True:
+            free = await self._reserve()
+            try:
+                jobs = await self._client.request(
+                    "POST", f"/workers/{self.worker_id}/lease",
+                    {"max_jobs": free, "wait_seconds": self.lease_wait, "queue": queue},
+                    timeout=self.lease_wait + 30,
+                )
+                backoff = 0.5
+            except (ApiError, OSError) as exc:
+                await self._release(free)
+                log.warning("lease from %s failed: %s; retrying in %.1fs", queue, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+                continue
+            leased = jobs["jobs"]
+            await self._release(free - len(leased))
+            for job in leased:
+                task = asyncio.create_task(self._execute(job))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+
+    async def _execute(self, job: dict[str, Any]) -> None:
+        context = JobContext(id=job["id"], queue_name=job["queue_name"], job_type=job["job_type"],
+                             attempt=job["attempt"], max_attempts=job["max_attempts"], lease_id=job["lease_id"],
+                             lease_deadline=datetime.fromisoformat(job["lease_deadline"].replace("Z", "+00:00")))
+        extender = asyncio.create_task(self._keep_lease(context))
+        started = time.perf_counter()
+        try:
+            handler = self._handlers.get(context.job_type)
+            if handler is None:
+                raise NonRetryable(f"this worker has no handler for {context.job_type!r}")
+            token = _current.set(context)
+            try:
+                if inspect.iscoroutinefunction(handler):
+                    output = await handler(job["payload"])
+                else:
+                    output = await asyncio.to_thread(contextvars.copy_context().run, handler, job["payload"])
+            finally:
+                _current.reset(token)
+            await self._report(context, "complete", {"output": output,
+                                                     "duration_ms": int((time.perf_counter() - started) * 1000)})
+            self.completed += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a handler's failure is reported, never lost
+            self.failed += 1
+            body: dict[str, Any] = {
+                "error_message": _error_text(exc), "error_type": type(exc).__name__,
+                "retryable": not isinstance(exc, NonRetryable),
+            }
+            if isinstance(exc, Retry) and exc.delay is not None:
+                body["retry_delay_seconds"] = exc.delay
+            await self._report(context, "fail", body)
+        finally:
+            extender.cancel()
+            await self._release(1)
+
+    async def _keep_lease(self, context: JobContext) -> None:
+        """While the handler runs, extend the lease by its original length whenever half of what is left passed."""
+        deadline = context.lease_deadline.timestamp()
+        length = max(1, int(deadline - time.time()))
+        while True:
+            await asyncio.sleep(max(0.2, (deadline - time.time()) / 2))
+            try:
+                await self._client.request("POST", f"/jobs/{context.id}/extend",
+                                           {"lease_id": context.lease_id, "seconds": length})
+                deadline = time.time() + length
+            except (ApiError, OSError) as exc:
+                log.warning("extending the lease of job %s failed: %s", context.id, exc)
+                if isinstance(exc, ApiError) and exc.status == 409:
+                    return
+
+    async def _report(self, context: JobContext, kind: str, body: dict[str, Any]) -> None:
+        for attempt in range(5):
+            try:
+                await self._client.request("POST", f"/jobs/{context.id}/{kind}", {"lease_id": context.lease_id, **body})
+                return
+            except ApiError as exc:
+                if exc.status == 409:
+                    log.warning("job %s: %s refused, the lease is no longer ours (%s)", context.id, kind, exc.message)
+                    return
+                if exc.status < 500:
+                    log.error("job %s: %s refused: %s", context.id, kind, exc)
+                    return
+            except OSError as exc:
+                log.warning("job %s: reporting %s failed (%s)", context.id, kind, exc)
+            await asyncio.sleep(0.5 * 2 ** attempt)  # a repeated report is harmless: the owner accepts it once
+        log.error("job %s: could not report %s; the lease will expire and the job will be retried", context.id, kind)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc))
+    return text[:_MAX_ERROR_CHARS]
