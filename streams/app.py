@@ -1,9 +1,9 @@
 """The faust-streaming application: the owners of aggregates, one writer per partition.
 
-The job owner consumes ``job-commands`` (keyed by job id). For each command it decides
-(``streams.job_owner.handle_command``), appends the resulting events to ``job-events``
-through the idempotent event log and waits for Kafka's ack, then writes its
-changelog-backed table, then replies. faust flushes the changelog before it commits the
+The job owner consumes ``job-commands`` (keyed by job id). For each batch of commands it
+decides (``streams.job_owner.handle_command``), appends the resulting events, follow-up
+commands and dispatcher notices through the idempotent event log and waits for Kafka's
+acks, then writes its changelog-backed table, then replies. faust flushes the changelog before it commits the
 command's offset, so a crash anywhere before that commit redelivers the command, and
 the redelivered decision repeats the same events (same ids, same sequences), which
 consumers recognise.
@@ -134,17 +134,19 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 if command.wants_reply:
                     replies.append(outcome.reply)
                 notices.extend(outcome.notices)
+            # Everything a decision implies goes out before the table records it: a crash before the
+            # table write redelivers the commands, which are then decided again in full (same ids).
             if appended:
                 await append_until_done(event_log, topics.job_events, appended)
+            if follow_ups:
+                await append_until_done(event_log, topics.job_commands, follow_ups)
+            if notices:
+                await append_until_done(event_log, topics.dispatch, notices)
             for key, owned_job in changed.items():
                 job_state[key] = owned_job.model_dump_json().encode()
                 timers.note(owned_job)
-            if follow_ups:
-                await append_until_done(event_log, topics.job_commands, follow_ups)
             if replies:
                 await append_until_done(event_log, topics.job_replies, replies)
-            if notices:
-                await append_until_done(event_log, topics.dispatch, notices)
 
     # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
     dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)
@@ -175,10 +177,10 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             )
             for index, job in enumerate(offers)
         ]
+        if commands:  # before the table marks them running: a crash in between re-offers, never strands
+            await append_until_done(event_log, topics.job_commands, commands)
         for job in offers:
             remember(queue, job.job_id, job)
-        if commands:
-            await append_until_done(event_log, topics.job_commands, commands)
         await append_until_done(event_log, topics.job_replies,
                                 [LeaseRequestDone(request_id=request.request_id, offered=len(commands))])
 

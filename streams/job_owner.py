@@ -87,7 +87,8 @@ def _replayed(owned: OwnedJob, command: CommandEnvelope) -> Outcome:
     reply = CommandReply(command_id=command.command_id, accepted=owned.last_refusal is None,
                          refusal=owned.last_refusal, message=owned.last_message, created=owned.last_created,
                          job=owned.snapshot() if owned.last_refusal in (None, "conflict") else None)
-    return Outcome(owned=owned, events=[], reply=reply)
+    # the notice again: if the crash came between the table write and the dispatcher hearing of it
+    return Outcome(owned=owned, events=[], reply=reply, notices=[owned.notice()])
 
 
 def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:

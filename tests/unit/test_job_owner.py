@@ -59,6 +59,7 @@ def test_a_redelivered_command_gets_the_same_answer_and_no_new_events() -> None:
     again = handle_command(owned, command)
     assert again.events == [] and again.owned is owned
     assert again.reply == first.reply
+    assert again.notices == first.notices, "the dispatcher hears again, in case the crash came before it had"
 
 
 def test_the_same_idempotency_key_from_a_second_request_returns_the_original() -> None:
