@@ -169,14 +169,14 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     async def answer(queue: QueueDispatch, request: LeaseRequested, offers: list[TrackedJob]) -> None:
         now = clock.now()
-        commands = [
-            CommandEnvelope.of(
-                LeaseJob(job_id=job.job_id, lease_id=uuid.uuid4(), worker_id=request.worker_id),
+        commands = []
+        for index, job in enumerate(offers):
+            command_id = lease_command_id(request.request_id, index)
+            commands.append(CommandEnvelope.of(
+                LeaseJob(job_id=job.job_id, lease_id=uuid.uuid5(command_id, "lease"), worker_id=request.worker_id),
                 tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id), issued_at=now,
-                command_id=lease_command_id(request.request_id, index), actor=f"worker:{request.worker_id}",
-            )
-            for index, job in enumerate(offers)
-        ]
+                command_id=command_id, actor=f"worker:{request.worker_id}",
+            ))
         if commands:  # before the table marks them running: a crash in between re-offers, never strands
             await append_until_done(event_log, topics.job_commands, commands)
         for job in offers:

@@ -23,6 +23,20 @@ from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_su
 from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 
 
+RECENT_COMMANDS = 32
+
+
+class AppliedCommand(BaseModel):
+    """The verdict on a command that changed the job, so that a redelivery is answered as the first time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command_id: uuid.UUID
+    refusal: Refusal | None = None
+    message: str | None = None
+    created: bool = False
+
+
 class OwnedJob(BaseModel):
     """What the owner's table holds per job."""
 
@@ -33,11 +47,12 @@ class OwnedJob(BaseModel):
     version: int
     created_at: AwareDatetime
     updated_at: AwareDatetime
-    # the verdict on the last command that changed the job, so a redelivery is answered as the first time
-    last_command_id: uuid.UUID | None = None
-    last_refusal: Refusal | None = None
-    last_message: str | None = None
-    last_created: bool = False
+    # The recent commands that changed the job. Not only the last: a crash can leave the table holding the
+    # state after a later command of the same uncommitted batch, and an earlier one is then redelivered too.
+    recent_commands: tuple[AppliedCommand, ...] = ()
+
+    def applied(self, command_id: uuid.UUID) -> AppliedCommand | None:
+        return next((c for c in self.recent_commands if c.command_id == command_id), None)
 
     def snapshot(self) -> JobSnapshot:
         s = self.state
@@ -82,19 +97,20 @@ def _refusal_kind(error: TaskForgeError) -> Refusal:
     raise TypeError(f"no reply kind for {type(error).__name__}")
 
 
-def _replayed(owned: OwnedJob, command: CommandEnvelope) -> Outcome:
+def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand) -> Outcome:
     """A command the owner already applied (redelivered after a crash): the same answer, nothing new."""
-    reply = CommandReply(command_id=command.command_id, accepted=owned.last_refusal is None,
-                         refusal=owned.last_refusal, message=owned.last_message, created=owned.last_created,
-                         job=owned.snapshot() if owned.last_refusal in (None, "conflict") else None)
+    reply = CommandReply(command_id=command.command_id, accepted=applied.refusal is None,
+                         refusal=applied.refusal, message=applied.message, created=applied.created,
+                         job=owned.snapshot() if applied.refusal in (None, "conflict") else None)
     # the notice again: if the crash came between the table write and the dispatcher hearing of it
     return Outcome(owned=owned, events=[], reply=reply, notices=[owned.notice()])
 
 
 def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     now = command.issued_at
-    if owned is not None and owned.tenant == command.tenant and owned.last_command_id == command.command_id:
-        return _replayed(owned, command)
+    applied = owned.applied(command.command_id) if owned is not None and owned.tenant == command.tenant else None
+    if owned is not None and applied is not None:
+        return _replayed(owned, command, applied)
     if owned is not None and owned.tenant != command.tenant:
         # another tenant's job is answered exactly like a job that does not exist
         decision = Decision(refusal=JobNotFound(f"job {command.aggregate_id} not found"))
@@ -118,11 +134,13 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     created = owned is None and state is not None and bool(envelopes)
     new_owned = owned
     if state is not None and envelopes:
+        record = AppliedCommand(command_id=command.command_id, refusal=refusal_kind,
+                                message=refusal.message if refusal is not None else None, created=created)
+        recent = (owned.recent_commands if owned is not None else ())[-(RECENT_COMMANDS - 1):]
         new_owned = OwnedJob(
             state=state, tenant=command.tenant, version=version,
             created_at=owned.created_at if owned is not None else now, updated_at=now,
-            last_command_id=command.command_id, last_refusal=refusal_kind,
-            last_message=refusal.message if refusal is not None else None, last_created=created,
+            recent_commands=(*recent, record),
         )
 
     follow_ups = []

@@ -116,3 +116,19 @@ def test_dead_lettering_sends_a_linked_copy_to_the_dead_letter_queue() -> None:
     created = handle_command(None, copy)
     assert created.reply.created and isinstance(created.events[0].data, JobSubmitted)
     assert created.events[0].data.dead_letter_of == JOB
+
+
+def test_an_earlier_command_redelivered_after_a_later_one_was_saved_is_answered_as_before() -> None:
+    """A crash can leave the table holding the state after the later of two commands of one batch."""
+    lease_id = uuid.uuid4()
+    submitted_owned, _ = run(None, envelope(submit()))
+    lease = envelope(LeaseJob(job_id=JOB, lease_id=lease_id, worker_id=uuid.uuid4()))
+    complete = envelope(CompleteJob(job_id=JOB, lease_id=lease_id))
+    owned, (leased, completed) = run(submitted_owned, lease, complete)
+    def verdict(outcome: Outcome) -> tuple[object, ...]:
+        return outcome.reply.accepted, outcome.reply.refusal, outcome.reply.created
+
+    again = handle_command(owned, lease)
+    assert again.events == [] and verdict(again) == verdict(leased), "not decided anew against the newer state"
+    assert again.reply.job is not None and again.reply.job.status == "succeeded", "the snapshot shows the job now"
+    assert verdict(handle_command(owned, complete)) == verdict(completed)
