@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Everything runs from .venv.
-.PHONY: setup run test test-unit bench clean-data
+.PHONY: setup run test test-unit bench bench-engine clean-data
 
 setup:
 	@infra/scripts/setup.sh
@@ -18,6 +18,10 @@ test-unit: setup
 ## Figures: Kafka cold start, POST /jobs per second, POST-to-listed latency.
 bench: setup
 	.venv/bin/python -m benchmarks.foundation
+
+## Figures: end-to-end throughput, CPU split, submit-to-start latency, long-poll wake-up.
+bench-engine: setup
+	.venv/bin/python -m benchmarks.engine
 
 ## Remove the local data directory (Kafka logs, chdb files). Stop `make run` first.
 clean-data:

@@ -22,7 +22,9 @@ from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, Job
 from schemas.api.queues import QueueCreateRequest, QueueView
 from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
 from schemas.envelope import EventEnvelope, wrap
-from schemas.api.workers import CompleteRequest, ExtendRequest, FailRequest
+from schemas.api.workers import (
+    CompleteItem, CompleteRequest, ExtendRequest, FailItem, FailRequest, ReportBatchResult, ReportResult,
+)
 from schemas.job import CancelJob, CompleteJob, ExtendLease, FailJob, JobCommand, JobPolicy, RetryJob, SubmitJob
 from schemas.queue import QueueCreated
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError
@@ -183,12 +185,9 @@ async def retry_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, re
     return job_view_from_snapshot(_verdict(reply))
 
 
-async def report(
-    ctx: AppContext, principal: Principal, job_id: uuid.UUID, request: CompleteRequest | FailRequest | ExtendRequest,
-    request_id: str,
-) -> JobView:
-    """A worker's complete, fail or extend, decided by the job's owner against the live lease (409 when stale)."""
-    principal.require("job:write")
+def _report_command(
+    ctx: AppContext, job_id: uuid.UUID, request: CompleteRequest | FailRequest | ExtendRequest
+) -> JobCommand:
     command: JobCommand
     if isinstance(request, CompleteRequest):
         output_size = len(orjson.dumps(request.output))
@@ -203,5 +202,47 @@ async def report(
                           retry_delay_seconds=request.retry_delay_seconds)
     else:
         command = ExtendLease(job_id=job_id, lease_id=request.lease_id, seconds=request.seconds)
-    reply = await _ask_owner(ctx, principal, command, request_id)
+    return command
+
+
+async def report(
+    ctx: AppContext, principal: Principal, job_id: uuid.UUID, request: CompleteRequest | FailRequest | ExtendRequest,
+    request_id: str,
+) -> JobView:
+    """A worker's complete, fail or extend, decided by the job's owner against the live lease (409 when stale)."""
+    principal.require("job:write")
+    reply = await _ask_owner(ctx, principal, _report_command(ctx, job_id, request), request_id)
     return job_view_from_snapshot(_verdict(reply))
+
+
+async def report_many(
+    ctx: AppContext, principal: Principal, items: list[CompleteItem] | list[FailItem], request_id: str
+) -> ReportBatchResult:
+    """Many workers' reports in one request, all sent in one append; each answered on its own."""
+    principal.require("job:write")
+    results: dict[int, ReportResult] = {}
+    pending: list[tuple[int, CommandEnvelope]] = []
+    now = ctx.clock.now()
+    for index, item in enumerate(items):
+        try:
+            command = _report_command(ctx, item.job_id, item)
+        except TaskForgeError as exc:
+            status, code = status_and_code(exc)
+            results[index] = ReportResult(job_id=item.job_id, status=status,
+                                          error=ErrorBody(code=code, message=exc.message, details=exc.details))
+            continue
+        pending.append((index, CommandEnvelope.of(command, tenant=principal.tenant, issued_at=now,
+                                                  correlation_id=request_id, actor=principal.subject)))
+    replies = await ctx.commands.send_many([envelope for _, envelope in pending]) if pending else []
+    for (index, _), reply in zip(pending, replies, strict=True):
+        error: TaskForgeError | None = reply if isinstance(reply, TaskForgeError) else (
+            None if reply.accepted else _refusal(reply))
+        if error is None:
+            results[index] = ReportResult(job_id=items[index].job_id, status=200)
+        else:
+            status, code = status_and_code(error)
+            results[index] = ReportResult(job_id=items[index].job_id, status=status,
+                                          error=ErrorBody(code=code, message=error.message, details=error.details))
+    ordered = [results[i] for i in range(len(items))]
+    accepted = sum(1 for r in ordered if r.status == 200)
+    return ReportBatchResult(results=ordered, accepted=accepted, refused=len(ordered) - accepted)

@@ -7,6 +7,7 @@ correlation id so that a consumer can route or skip a record without decoding it
 
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -134,6 +135,17 @@ class UnknownEvent(BaseModel):
 
 Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 _EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+#: The modules whose event classes ``decode`` must know; imported on first use.
+EVENT_MODULES = ("schemas.job", "schemas.queue", "schemas.worker")
+_loaded = False
+
+
+def _load_event_modules() -> None:
+    global _loaded
+    if not _loaded:
+        for module in EVENT_MODULES:
+            importlib.import_module(module)
+        _loaded = True
 _UPGRADES: dict[tuple[str, int], Upgrade] = {}
 
 
@@ -170,6 +182,7 @@ def decode(raw: bytes) -> EventEnvelope | UnknownEvent:
         data = doc["data"]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UndecodableEvent(f"not an event envelope: {exc}") from exc
+    _load_event_modules()
     cls = _EVENT_TYPES.get(event_type)
     if cls is None or version > cls.schema_version:
         log.warning("skipping event %s of unknown type or newer version %s", event_type, version)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import asdict
+from datetime import datetime
 
 import faust
 import orjson
@@ -136,12 +137,9 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 notices.extend(outcome.notices)
             # Everything a decision implies goes out before the table records it: a crash before the
             # table write redelivers the commands, which are then decided again in full (same ids).
-            if appended:
-                await append_until_done(event_log, topics.job_events, appended)
-            if follow_ups:
-                await append_until_done(event_log, topics.job_commands, follow_ups)
-            if notices:
-                await append_until_done(event_log, topics.dispatch, notices)
+            await asyncio.gather(*(append_until_done(event_log, topic, records) for topic, records in (
+                (topics.job_events, appended), (topics.job_commands, follow_ups), (topics.dispatch, notices),
+            ) if records))  # all acknowledged before the table records the decisions
             for key, owned_job in changed.items():
                 job_state[key] = owned_job.model_dump_json().encode()
                 timers.note(owned_job)
@@ -167,8 +165,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         else:
             dispatch_state[key] = orjson.dumps({"queue_id": queue.queue_id, **asdict(tracked)})
 
-    async def answer(queue: QueueDispatch, request: LeaseRequested, offers: list[TrackedJob]) -> None:
-        now = clock.now()
+    def offer_commands(request: LeaseRequested, offers: list[TrackedJob], now: datetime) -> list[CommandEnvelope]:
         commands = []
         for index, job in enumerate(offers):
             command_id = lease_command_id(request.request_id, index)
@@ -177,17 +174,18 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id), issued_at=now,
                 command_id=command_id, actor=f"worker:{request.worker_id}",
             ))
-        if commands:  # before the table marks them running: a crash in between re-offers, never strands
-            await append_until_done(event_log, topics.job_commands, commands)
-        for job in offers:
-            remember(queue, job.job_id, job)
-        await append_until_done(event_log, topics.job_replies,
-                                [LeaseRequestDone(request_id=request.request_id, offered=len(commands))])
+        return commands
 
     @app.agent(dispatch_in, name="dispatcher")
     async def dispatch(stream: faust.StreamT) -> None:
-        async for event in stream.events():  # one at a time: table entries belong to this record's partition
-            now = clock.now()
+        """Records what the queues hear; the dispatch tick below does the offering.
+
+        One record at a time, so that table entries land in the record's (the queue's) partition.
+        The table holds only what notices say (ready, running on a worker); an offer is kept in
+        memory until the owner's notice confirms it. After a crash an unconfirmed offer may be
+        made again, and the job's owner refuses the duplicate: a lost slot, never a double lease.
+        """
+        async for event in stream.events():
             if event.message.topic == topics.queue_events:
                 try:
                     envelope = decode(event.value)
@@ -209,22 +207,23 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             queue = queue_of(message.queue_id)
             if isinstance(message, JobStatusNotice):
                 remember(queue, message.job_id, queue.on_status(message, seq=event.message.offset))
-                for request, offers in queue.serve_waiting(now):
-                    await answer(queue, request, offers)
             elif isinstance(message, LeaseRequested):
-                offers = queue.offer(message)
-                if offers or message.wait_until <= now:
-                    await answer(queue, message, offers)
-                else:
-                    queue.park(message)
+                queue.park(message)
 
-    @app.timer(settings.timer_interval_ms / 1000)
-    async def answer_expired_lease_requests() -> None:
+    @app.timer(settings.dispatch_interval_ms / 1000)
+    async def dispatch_tick() -> None:
+        """Serve every parked lease request of every queue: one append for all offers, one for all answers."""
         now = clock.now()
+        commands: list[CommandEnvelope] = []
+        answers: list[LeaseRequestDone] = []
         for queue in list(queues.values()):
-            for request in queue.expire_waiting(now):
-                await append_until_done(event_log, topics.job_replies,
-                                        [LeaseRequestDone(request_id=request.request_id, offered=0)])
+            for request, offers in queue.serve_waiting(now):
+                commands.extend(offer_commands(request, offers, now))
+                answers.append(LeaseRequestDone(request_id=request.request_id, offered=len(offers)))
+        if commands:
+            await append_until_done(event_log, topics.job_commands, commands)
+        if answers:
+            await append_until_done(event_log, topics.job_replies, answers)
 
     def rebuild_dispatch() -> None:
         queues.clear()

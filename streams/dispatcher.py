@@ -109,16 +109,13 @@ class QueueDispatch:
         self.waiting.append(request)
 
     def serve_waiting(self, now: datetime) -> list[tuple[LeaseRequested, list[TrackedJob]]]:
-        """Offer newly ready work to parked requests, oldest first; drop the ones whose time is up."""
+        """Offer ready work to parked requests, oldest first; answer the ones whose time is up, empty."""
         served = []
         still = deque()
         while self.waiting:
             request = self.waiting.popleft()
-            if request.wait_until <= now:
-                served.append((request, []))
-                continue
             offers = self.offer(request)
-            if offers:
+            if offers or request.wait_until <= now:
                 served.append((request, offers))
             else:
                 still.append(request)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=100, ge=10, le=5_000, description="How often stream processors look for due timers (scheduled jobs, "
         "retry backoff, lease deadlines)."
     )
+    dispatch_interval_ms: int = Field(
+        default=5, ge=1, le=1_000, description="How often dispatchers serve the lease requests waiting for work."
+    )
     owner_batch_max: int = Field(default=1_000, ge=1, le=100_000, description="Most commands an owner decides at once.")
     owner_batch_linger_ms: int = Field(
         default=2, ge=0, le=1_000, description="How long an owner gathers commands before deciding a batch."

@@ -20,7 +20,9 @@ from schemas.api.jobs import (
     JOB_TYPE_PATTERN, JobBatchRequest, JobBatchResult, JobEventView, JobHistory, JobList, JobListItem,
     JobSubmitRequest, JobView, ScheduledJobSubmitRequest,
 )
-from schemas.api.workers import CompleteRequest, ExtendRequest, FailRequest
+from schemas.api.workers import (
+    CompleteBatchRequest, CompleteRequest, ExtendRequest, FailBatchRequest, FailRequest, ReportBatchResult,
+)
 from schemas.job import JobStatus
 from taskforge.errors import InvalidInput, NotFound
 
@@ -59,6 +61,21 @@ async def submit_jobs(body: JobBatchRequest, ctx: Ctx, principal: CurrentPrincip
     result = await writes.submit_jobs(ctx, principal, body.jobs, request_id)
     return success(result, request_id, message=f"{result.submitted} submitted, {result.duplicates} already there, "
                    f"{result.failed} refused")
+
+
+@router.post("/batch/complete", response_model=Envelope[ReportBatchResult], summary="Report many successes",
+             description="Up to 1,000 completions in one call, each decided and answered on its own.")
+async def complete_jobs(body: CompleteBatchRequest, ctx: Ctx, principal: CurrentPrincipal,
+                        request_id: RequestId) -> Response:
+    result = await writes.report_many(ctx, principal, body.reports, request_id)
+    return success(result, request_id, message=f"{result.accepted} recorded, {result.refused} refused")
+
+
+@router.post("/batch/fail", response_model=Envelope[ReportBatchResult], summary="Report many failures",
+             description="Up to 1,000 failures in one call, each decided and answered on its own.")
+async def fail_jobs(body: FailBatchRequest, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    result = await writes.report_many(ctx, principal, body.reports, request_id)
+    return success(result, request_id, message=f"{result.accepted} recorded, {result.refused} refused")
 
 
 @router.post("/{job_id}/complete", response_model=Envelope[JobView], summary="Report success (worker)",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.api.common import ErrorBody
 from schemas.api.jobs import JOB_TYPE_PATTERN
 from schemas.job import MAX_ERROR_CHARS
 from schemas.queue import QUEUE_NAME_PATTERN
@@ -117,6 +118,38 @@ class FailRequest(BaseModel):
     error_type: str | None = Field(default=None, max_length=200)
     retryable: bool = True
     retry_delay_seconds: float | None = Field(default=None, ge=0, le=7 * 86_400)
+
+
+class CompleteItem(CompleteRequest):
+    job_id: uuid.UUID
+
+
+class FailItem(FailRequest):
+    job_id: uuid.UUID
+
+
+class CompleteBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reports: list[CompleteItem] = Field(min_length=1, max_length=1_000)
+
+
+class FailBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reports: list[FailItem] = Field(min_length=1, max_length=1_000)
+
+
+class ReportResult(BaseModel):
+    job_id: uuid.UUID
+    status: int = Field(description="What the single-job route would have answered: 200, 404, 409, 413, 503.")
+    error: ErrorBody | None = None
+
+
+class ReportBatchResult(BaseModel):
+    results: list[ReportResult]
+    accepted: int
+    refused: int
 
 
 class ExtendRequest(BaseModel):

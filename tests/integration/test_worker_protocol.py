@@ -172,3 +172,28 @@ async def test_a_cancelled_job_is_never_leased(api: httpx.AsyncClient) -> None:
     (got,) = await lease_until(api, w["id"], 1)
     assert got["id"] == keep["id"]
     assert await lease(api, w["id"], max_jobs=5) == []
+
+
+async def test_reports_in_batches_are_answered_one_by_one(api: httpx.AsyncClient) -> None:
+    q = await queue(api, retry_delay_seconds=0, max_retry_delay_seconds=0)
+    w = await worker(api, [q["name"]])
+    for _ in range(3):
+        await submit(api, q["name"], max_attempts=1)
+    a, b, c = await lease_until(api, w["id"], 3)
+    done = await api.post("/api/v1/jobs/batch/complete", headers=AUTH, json={"reports": [
+        {"job_id": a["id"], "lease_id": a["lease_id"], "output": 1},
+        {"job_id": b["id"], "lease_id": str(uuid.uuid4())},
+        {"job_id": str(uuid.uuid4()), "lease_id": str(uuid.uuid4())},
+    ]})
+    assert done.status_code == 200, done.text
+    body = done.json()["data"]
+    assert [r["status"] for r in body["results"]] == [200, 409, 404]
+    assert (body["accepted"], body["refused"]) == (1, 2)
+    assert body["results"][1]["error"]["code"] == "RESOURCE_CONFLICT"
+    failed = await api.post("/api/v1/jobs/batch/fail", headers=AUTH, json={"reports": [
+        {"job_id": b["id"], "lease_id": b["lease_id"], "error_message": "x", "retryable": False},
+        {"job_id": c["id"], "lease_id": c["lease_id"], "error_message": "y"},
+    ]})
+    assert [r["status"] for r in failed.json()["data"]["results"]] == [200, 200]
+    bad = await api.post("/api/v1/jobs/batch/fail", headers=AUTH, json={"reports": []})
+    assert bad.status_code == 422

@@ -113,3 +113,12 @@ def test_parked_requests_get_new_work_or_their_empty_answer_in_time() -> None:
     assert list(dispatch.waiting) == [late]
     expired = dispatch.serve_waiting(T0 + timedelta(seconds=31))
     assert [(r.request_id, jobs) for r, jobs in expired] == [(late.request_id, [])]
+
+
+def test_an_immediate_request_is_served_by_the_next_tick() -> None:
+    dispatch = QueueDispatch(QUEUE)
+    (job,) = ready(dispatch, 0)
+    now_request = request(wait=0)
+    dispatch.park(now_request)
+    ((served, offers),) = dispatch.serve_waiting(T0 + timedelta(milliseconds=5))
+    assert served == now_request and [j.job_id for j in offers] == [job]

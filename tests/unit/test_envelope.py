@@ -142,3 +142,14 @@ def test_queue_created_round_trips_with_its_settings() -> None:
                          settings=QueueSettings(max_concurrent_jobs=3, dead_letter_queue_id=uuid.uuid4()))
     decoded = decode(encode(envelope_of(event)))
     assert isinstance(decoded, EventEnvelope) and decoded.data == event
+
+
+def test_decode_knows_every_event_module_without_the_caller_importing_it() -> None:
+    import subprocess
+    import sys
+
+    envelope = envelope_of(submitted())
+    code = ("import sys; from schemas.envelope import decode; "
+            f"e = decode(sys.stdin.buffer.read()); print(type(e).__name__, type(e.data).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], input=encode(envelope), capture_output=True, check=True)
+    assert result.stdout.decode().split() == ["EventEnvelope", "JobSubmitted"]

@@ -28,6 +28,10 @@ from taskforge_sdk.errors import NonRetryable, Retry
 log = logging.getLogger("taskforge_sdk.worker")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 _MAX_ERROR_CHARS = 8_000
+MAX_LEASE_BATCH = 100  # the API's limit for one lease call
+REPORT_LINGER = 0.005  # seconds the reporter gathers outcomes before sending them in one call
+MAX_REPORT_BATCH = 1_000
+_REPORT_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class Worker:
         self._slots: asyncio.Condition | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._stopping: asyncio.Event | None = None
+        self._outbox: dict[str, list[tuple[JobContext, dict[str, Any], asyncio.Future[None]]]] = {
+            "complete": [], "fail": []}
+        self._outbox_filled: asyncio.Event | None = None
         self.worker_id: str | None = None
         self.completed = 0
         self.failed = 0
@@ -103,6 +110,7 @@ class Worker:
             raise RuntimeError("no handlers: decorate functions with @worker.task('job_type')")
         self._stopping = asyncio.Event()
         self._slots = asyncio.Condition()
+        self._outbox_filled = asyncio.Event()
         registered = await self._client.request("POST", "/workers", {
             "name": self.name, "worker_type": self.worker_type, "queues": self.queues,
             "job_types": sorted(self._handlers), "max_concurrent_jobs": self.concurrency,
@@ -110,7 +118,9 @@ class Worker:
         })
         self.worker_id = registered["id"]
         log.info("worker %s (%s) registered for %s", self.name, self.worker_id, ", ".join(self.queues))
-        pollers = [asyncio.create_task(self._poll(queue)) for queue in self.queues]
+        reporter = asyncio.create_task(self._reporter())
+        per_queue = -(-self.concurrency // MAX_LEASE_BATCH)  # enough long-polls to fill every slot at once
+        pollers = [asyncio.create_task(self._poll(queue)) for queue in self.queues for _ in range(per_queue)]
         beats = asyncio.create_task(self._heartbeat())
         await self._stopping.wait()
         log.info("worker %s stopping: no new leases, %d jobs to finish", self.name, len(self._running))
@@ -120,7 +130,8 @@ class Worker:
         if self._running:
             await asyncio.wait(self._running, timeout=self.grace_period)
         beats.cancel()
-        await asyncio.gather(beats, return_exceptions=True)
+        reporter.cancel()
+        await asyncio.gather(beats, reporter, return_exceptions=True)
         try:
             await self._client.request("DELETE", f"/workers/{self.worker_id}")
         except (ApiError, OSError) as exc:
@@ -142,7 +153,7 @@ class Worker:
         assert self._slots is not None
         async with self._slots:
             await self._slots.wait_for(lambda: self._in_flight < self.concurrency)
-            free = self.concurrency - self._in_flight
+            free = min(self.concurrency - self._in_flight, MAX_LEASE_BATCH)
             self._in_flight += free
             return free
 
@@ -229,21 +240,53 @@ class Worker:
                     return
 
     async def _report(self, context: JobContext, kind: str, body: dict[str, Any]) -> None:
-        for attempt in range(5):
-            try:
-                await self._client.request("POST", f"/jobs/{context.id}/{kind}", {"lease_id": context.lease_id, **body})
-                return
-            except ApiError as exc:
-                if exc.status == 409:
-                    log.warning("job %s: %s refused, the lease is no longer ours (%s)", context.id, kind, exc.message)
-                    return
-                if exc.status < 500:
-                    log.error("job %s: %s refused: %s", context.id, kind, exc)
-                    return
-            except OSError as exc:
-                log.warning("job %s: reporting %s failed (%s)", context.id, kind, exc)
-            await asyncio.sleep(0.5 * 2 ** attempt)  # a repeated report is harmless: the owner accepts it once
-        log.error("job %s: could not report %s; the lease will expire and the job will be retried", context.id, kind)
+        """Hand an outcome to the reporter and wait until the platform has it (or it cannot be delivered)."""
+        assert self._outbox_filled is not None
+        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox[kind].append((context, body, settled))
+        self._outbox_filled.set()
+        await settled
+
+    async def _reporter(self) -> None:
+        """Send outcomes in batches (POST /jobs/batch/complete|fail): one call for many jobs."""
+        assert self._outbox_filled is not None
+        while True:
+            await self._outbox_filled.wait()
+            await asyncio.sleep(REPORT_LINGER)
+            self._outbox_filled.clear()
+            for kind in ("complete", "fail"):
+                items, self._outbox[kind] = self._outbox[kind], []
+                for start in range(0, len(items), MAX_REPORT_BATCH):
+                    asyncio.create_task(self._send_reports(kind, items[start:start + MAX_REPORT_BATCH], 0))
+
+    async def _send_reports(self, kind: str, items: list[tuple[JobContext, dict[str, Any], asyncio.Future[None]]],
+                            attempt: int) -> None:
+        body = {"reports": [{"job_id": c.id, "lease_id": c.lease_id, **b} for c, b, _ in items]}
+        retry: list[tuple[JobContext, dict[str, Any], asyncio.Future[None]]] = []
+        try:
+            result = await self._client.request("POST", f"/jobs/batch/{kind}", body)
+            outcomes = [(item, r["status"], (r.get("error") or {}).get("message", "")) for item, r in
+                        zip(items, result["results"], strict=True)]
+        except (ApiError, OSError) as exc:
+            if isinstance(exc, ApiError) and exc.status < 500:
+                outcomes = [(item, exc.status, exc.message) for item in items]
+            else:
+                outcomes = [(item, 503, str(exc)) for item in items]
+        for item, status, message in outcomes:
+            context, _, settled = item
+            if status >= 500 and attempt + 1 < _REPORT_ATTEMPTS:
+                retry.append(item)  # a repeated report is harmless: the owner accepts it once
+                continue
+            if status == 409:
+                log.warning("job %s: %s refused, the lease is no longer ours (%s)", context.id, kind, message)
+            elif status >= 400:
+                log.error("job %s: %s not recorded (%s %s); the lease will expire and the job be retried",
+                          context.id, kind, status, message)
+            if not settled.done():
+                settled.set_result(None)
+        if retry:
+            await asyncio.sleep(0.5 * 2 ** attempt)
+            await self._send_reports(kind, retry, attempt + 1)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -1,0 +1,218 @@
+"""Job-engine figures, on this machine, against real processes over loopback.
+
+- Sustained end-to-end throughput of no-op jobs: batches of 1,000 submitted continuously,
+  N SDK worker processes leasing and reporting; completions counted from the read model;
+  CPU seconds of each process (Kafka, stream processors, API with projector, workers).
+- Submit-to-start latency at a fixed rate: JobSubmitted to JobLeased, from the event log.
+- Long-poll wake-up: an idle worker's handler starting after a submission returns.
+
+Run: ``make bench-engine`` or ``python -m benchmarks.engine --seconds 60 --workers 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from benchmarks.foundation import machine, percentile
+from infra.kafka.broker import LocalBroker
+from producers.topics import Topics
+from schemas.envelope import EventEnvelope, decode
+from taskforge.settings import Settings
+from taskforge_sdk import TaskForgeClient, Worker
+from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, wait_sync
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_workers(settings: Settings, base_url: str, queue: str, count: int, concurrency: int,
+                  logs: Path) -> list[subprocess.Popen[bytes]]:
+    workers = []
+    for n in range(count):
+        env = {**settings_env(settings), "TASKFORGE_URL": base_url, "TASKFORGE_API_KEY": TEST_API_KEY,
+               "BENCH_QUEUE": queue, "BENCH_CONCURRENCY": str(concurrency), "BENCH_WORKER_NAME": f"bench-{n}"}
+        workers.append(subprocess.Popen([sys.executable, "-m", "taskforge.cli", "--log-level", "warning", "worker",
+                                         "benchmarks.noop_worker:worker"], env=env, cwd=ROOT,
+                                        stdout=open(logs / f"worker-{n}.log", "wb"), stderr=subprocess.STDOUT))  # noqa: SIM115
+    return workers
+
+
+async def count(client: TaskForgeClient, queue_id: str, status: str) -> int:
+    listed = await client.request("GET", f"/jobs?queue_id={queue_id}&status={status}&limit=1")
+    return listed["pagination"]["total"]
+
+
+async def throughput(client: TaskForgeClient, queue: dict[str, Any], seconds: float, pids: dict[str, list[int]]
+                     ) -> dict[str, Any]:
+    stop = asyncio.Event()
+    submitted = 0
+
+    async def submitter() -> None:
+        nonlocal submitted
+        batch = [{"queue_name": queue["name"], "job_type": "noop"} for _ in range(1000)]
+        while not stop.is_set():
+            backlog = submitted - await count(client, queue["id"], "succeeded")
+            if backlog > 6000:  # keep the queue fed, not flooded
+                await asyncio.sleep(0.05)
+                continue
+            result = await client.submit_batch(batch)
+            submitted += result["submitted"]
+
+    feeders = [asyncio.create_task(submitter()) for _ in range(2)]
+    await asyncio.sleep(5)  # warm-up
+    cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    done_start, t0 = await count(client, queue["id"], "succeeded"), time.monotonic()
+    await asyncio.sleep(seconds)
+    done_end, t1 = await count(client, queue["id"], "succeeded"), time.monotonic()
+    cpu_end = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    stop.set()
+    await asyncio.gather(*feeders)
+    drain_deadline = time.monotonic() + 120
+    while await count(client, queue["id"], "succeeded") < submitted and time.monotonic() < drain_deadline:
+        await asyncio.sleep(0.5)  # the latency phase must not wait behind this phase's backlog
+    elapsed = t1 - t0
+    return {
+        "seconds": round(elapsed, 1),
+        "jobs_completed": done_end - done_start,
+        "jobs_per_second": round((done_end - done_start) / elapsed),
+        "cpu_percent_of_one_core": {name: round(100 * (cpu_end[name] - cpu_start[name]) / elapsed)
+                                    for name in pids},
+    }
+
+
+async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], rate: int,
+                          seconds: float) -> dict[str, Any]:
+    ids: set[str] = set()
+    per_tick = max(1, rate // 10)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        tick = time.monotonic()
+        result = await client.submit_batch([{"queue_name": queue["name"], "job_type": "noop"}] * per_tick)
+        ids.update(r["job"]["id"] for r in result["results"])
+        await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+    await asyncio.sleep(3)
+    submitted: dict[str, float] = {}
+    leased: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(Topics.from_settings(settings).job_events, bootstrap_servers=settings.bootstrap_servers,
+                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while batch := await consumer.getmany(timeout_ms=2000, max_records=50_000):
+            for messages in batch.values():
+                for message in messages:
+                    job_id = message.key.decode()
+                    if job_id not in ids:
+                        continue
+                    envelope = decode(message.value)
+                    if isinstance(envelope, EventEnvelope):
+                        at = envelope.occurred_at.timestamp()
+                        if envelope.event_type == "JobSubmitted":
+                            submitted.setdefault(job_id, at)
+                        elif envelope.event_type == "JobLeased":
+                            leased.setdefault(job_id, at)
+    finally:
+        await consumer.stop()
+    latencies = [leased[j] - submitted[j] for j in ids if j in leased and j in submitted]
+    if not latencies:
+        return {"rate_per_second": rate, "jobs": len(ids), "started": 0, "note": "no job started in time"}
+    return {"rate_per_second": rate, "jobs": len(ids), "started": len(latencies),
+            "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1)}
+
+
+async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[str, Any]:
+    name = f"wake-{uuid.uuid4().hex[:6]}"
+    await client.create_queue(name)
+    started: asyncio.Queue[float] = asyncio.Queue()
+    worker = Worker(base_url, TEST_API_KEY, queues=[name], concurrency=1, lease_wait=20)
+
+    @worker.task("ping")
+    async def ping(payload: dict[str, Any]) -> None:
+        started.put_nowait(time.perf_counter())
+
+    running = asyncio.create_task(worker.run_async())
+    await asyncio.sleep(2)
+    waits = []
+    for _ in range(samples):
+        await asyncio.sleep(0.3)  # the worker is parked in its long-poll
+        t0 = time.perf_counter()
+        await client.submit(name, "ping", {})
+        waits.append(await asyncio.wait_for(started.get(), 20) - t0)
+    worker.stop()
+    await running
+    return {"samples": samples, "p50_ms": round(percentile(waits, 50) * 1000, 1),
+            "p99_ms": round(percentile(waits, 99) * 1000, 1)}
+
+
+async def run(seconds: float, worker_count: int, concurrency: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency}
+    with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
+        data = Path(tmp)
+        settings = scoped_settings(data, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
+                                   kafka_heap="1g", topic_partitions=6)
+        broker = LocalBroker(settings)
+        await asyncio.to_thread(broker.start)
+        streams, api = StreamsProcess(settings, data / "streams.log"), ApiProcess(settings, data / "api.log")
+        streams.start()
+        await asyncio.to_thread(api.start)
+        workers: list[subprocess.Popen[bytes]] = []
+        try:
+            with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"}) as sync:
+                await asyncio.to_thread(wait_sync, lambda: sync.post(
+                    f"/api/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404, 90, 0.5)
+            async with TaskForgeClient(api.base_url, TEST_API_KEY, timeout=60) as client:
+                queue = await client.create_queue("bench", settings={"max_concurrent_jobs": 10_000,
+                                                                      "timeout_seconds": 120})
+                workers = start_workers(settings, api.base_url, "bench", worker_count, concurrency, data)
+                await asyncio.sleep(3)
+                pids = {"kafka": [int(broker.pid_file.read_text())], "streams": [streams.process.pid],
+                        "api_and_projector": [api.process.pid], "workers": [w.pid for w in workers]}
+                results["throughput"] = await throughput(client, queue, seconds, pids)
+                print(json.dumps(results["throughput"]), flush=True)
+                results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
+                print(json.dumps(results["long_poll_wake_up"]), flush=True)
+                results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20)
+        finally:
+            for log_file in sorted(data.glob("worker-*.log"))[:1]:
+                print(f"--- {log_file.name} (tail)\n" + "\n".join(log_file.read_text().splitlines()[-8:]), flush=True)
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(timeout=30)
+            api.stop()
+            streams.stop()
+            await asyncio.to_thread(broker.stop)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=200)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.seconds, args.workers, args.concurrency))
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / "engine.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
