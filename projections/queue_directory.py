@@ -12,11 +12,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import TopicPartition
-
 from producers.topics import Topics
+from projections.directory import FollowedDirectory
 from projections.rows import LogRecord
-from projections.tail import TopicTail
 from schemas.envelope import Tenant
 from schemas.queue import QueueCreated, QueueSettings
 from taskforge.settings import Settings
@@ -35,35 +33,22 @@ class QueueEntry:
     updated_at: datetime
 
 
-class QueueDirectory:
+class QueueDirectory(FollowedDirectory):
     def __init__(self, settings: Settings, topics: Topics) -> None:
+        super().__init__(settings, topics.queue_events, "queue-directory")
         self._by_id: dict[uuid.UUID, QueueEntry] = {}
         self._by_name: dict[tuple[Tenant, str], uuid.UUID] = {}
-        self.tail = TopicTail(settings, [topics.queue_events], self._apply, name="queue-directory")
 
-    async def start(self) -> None:
-        await self.tail.start()
-
-    async def stop(self) -> None:
-        await self.tail.stop()
-
-    async def _apply(self, records: list[LogRecord], _positions: dict[TopicPartition, int]) -> None:
-        for record in records:
-            event = record.envelope.data
-            if isinstance(event, QueueCreated) and event.queue_id not in self._by_id:
-                entry = QueueEntry(
-                    id=event.queue_id,
-                    tenant=record.envelope.tenant,
-                    name=event.name,
-                    description=event.description,
-                    priority=event.priority,
-                    settings=event.settings,
-                    is_active=event.is_active,
-                    created_at=record.envelope.occurred_at,
-                    updated_at=record.envelope.occurred_at,
-                )
-                self._by_id[entry.id] = entry
-                self._by_name.setdefault((entry.tenant, entry.name), entry.id)
+    def apply(self, record: LogRecord) -> None:
+        event = record.envelope.data
+        if isinstance(event, QueueCreated) and event.queue_id not in self._by_id:
+            entry = QueueEntry(
+                id=event.queue_id, tenant=record.envelope.tenant, name=event.name, description=event.description,
+                priority=event.priority, settings=event.settings, is_active=event.is_active,
+                created_at=record.envelope.occurred_at, updated_at=record.envelope.occurred_at,
+            )
+            self._by_id[entry.id] = entry
+            self._by_name.setdefault((entry.tenant, entry.name), entry.id)
 
     def get(self, tenant: Tenant, queue_id: uuid.UUID) -> QueueEntry | None:
         entry = self._by_id.get(queue_id)
@@ -75,13 +60,7 @@ class QueueDirectory:
 
     async def find_by_name(self, tenant: Tenant, name: str) -> QueueEntry | None:
         """Look a queue up by name, waiting for the log's end before answering 'none'."""
-        entry = self.named(tenant, name)
-        if entry is None and await self.tail.catch_up():
-            entry = self.named(tenant, name)
-        return entry
+        return await self.lookup(lambda: self.named(tenant, name))
 
     async def find(self, tenant: Tenant, queue_id: uuid.UUID) -> QueueEntry | None:
-        entry = self.get(tenant, queue_id)
-        if entry is None and await self.tail.catch_up():
-            entry = self.get(tenant, queue_id)
-        return entry
+        return await self.lookup(lambda: self.get(tenant, queue_id))
