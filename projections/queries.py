@@ -78,3 +78,17 @@ class JobQueries:
             f"FROM job_events FINAL WHERE {_TENANT} AND job_id = {{id:UUID}} ORDER BY sequence, kafka_offset",
             {"org": tenant.organization_id, "project": tenant.project_id, "id": job_id},
         )
+
+    async def counts_by_queue(self, tenant: Tenant, queue_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+        """Jobs per status for each queue (one query for all of them)."""
+        if not queue_ids:
+            return {}
+        rows = await self._store.query(
+            f"SELECT queue_id, status, count() AS n FROM jobs FINAL WHERE {_TENANT} "
+            "AND queue_id IN {ids:Array(UUID)} GROUP BY queue_id, status",
+            {"org": tenant.organization_id, "project": tenant.project_id, "ids": queue_ids},
+        )
+        counts: dict[uuid.UUID, dict[str, int]] = {q: {} for q in queue_ids}
+        for row in rows:
+            counts[row["queue_id"]][row["status"]] = int(row["n"])
+        return counts

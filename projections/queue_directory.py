@@ -64,3 +64,6 @@ class QueueDirectory(FollowedDirectory):
 
     async def find(self, tenant: Tenant, queue_id: uuid.UUID) -> QueueEntry | None:
         return await self.lookup(lambda: self.get(tenant, queue_id))
+
+    def of_tenant(self, tenant: Tenant) -> list[QueueEntry]:
+        return [entry for entry in self._by_id.values() if entry.tenant == tenant]

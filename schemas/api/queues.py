@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.api.common import Pagination
 from schemas.queue import QUEUE_NAME_PATTERN, QueueSettings
 
 
@@ -32,3 +33,22 @@ class QueueView(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+
+
+class QueueStats(BaseModel):
+    pending_jobs: int = 0
+    processing_jobs: int = 0
+    succeeded_jobs: int = 0
+    failed_jobs: int = 0
+    scheduled_jobs: int = 0
+    cancelled_jobs: int = 0
+    dead_lettered_jobs: int = 0
+
+
+class QueueWithStats(QueueView):
+    stats: QueueStats
+
+
+class QueueList(BaseModel):
+    queues: list[QueueWithStats]
+    pagination: Pagination

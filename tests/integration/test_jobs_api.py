@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import AUTH
+from tests.support import AUTH, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -257,3 +257,24 @@ async def test_an_unexpected_error_is_a_500_in_the_envelope(api: httpx.AsyncClie
     body = assert_error(response, 500, "INTERNAL_ERROR")
     assert body["request_id"] == "bug-1"
     assert "a bug" not in response.text, "internals are not leaked to the caller"
+
+
+async def test_queues_are_listed_and_read_with_their_job_counts(api: httpx.AsyncClient) -> None:
+    queue = await create_queue(api, description="counted", priority=3)
+    ids = [(await submit(api, queue["name"])).json()["data"]["id"] for _ in range(3)]
+    await api.post(f"/api/v1/jobs/{ids[0]}/cancel", headers=AUTH)
+
+    async def counted() -> dict[str, Any] | None:
+        got = (await api.get(f"/api/v1/queues/{queue['id']}", headers=AUTH)).json()["data"]
+        return got if got["stats"]["pending_jobs"] == 2 and got["stats"]["cancelled_jobs"] == 1 else None
+
+    got = await eventually(counted, timeout=5)
+    assert (got["name"], got["description"], got["priority"]) == (queue["name"], "counted", 3)
+    assert got["stats"]["succeeded_jobs"] == 0 and got["settings"] == queue["settings"]
+    page = (await api.get("/api/v1/queues", params={"limit": 100}, headers=AUTH)).json()["data"]
+    assert queue["id"] in {q["id"] for q in page["queues"]}
+    assert page["pagination"]["total"] >= 1
+    assert (await api.get("/api/v1/queues", params={"project_id": str(uuid.uuid4())}, headers=AUTH)).json()[
+        "data"]["queues"] == [], "another project's queues are not listed"
+    assert_error(await api.get(f"/api/v1/queues/{uuid.uuid4()}", headers=AUTH), 404, "RESOURCE_NOT_FOUND")
+    assert_error(await api.get("/api/v1/queues", params={"limit": 101}, headers=AUTH), 422, "VALIDATION_001")
