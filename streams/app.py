@@ -24,16 +24,20 @@ from pydantic import ValidationError
 
 from producers.event_log import KafkaEventLog, Publishable
 from producers.topics import Topics
+from projections.rows import LogRecord
+from projections.tail import TopicTail
 from schemas.commands import CommandEnvelope, decode_command
 from schemas.dispatch import (
     JobStatusNotice, LeaseRequestDone, LeaseRequested, QueueNotice, decode_dispatch, lease_command_id,
 )
 from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode
-from schemas.job import LeaseJob
+from schemas.job import ExpireLease, LeaseJob
+from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated
 from streams.dispatcher import QueueDispatch, TrackedJob
 from streams.job_owner import OwnedJob, handle_command
 from streams.timers import TimerHeap, command_for
+from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
@@ -62,6 +66,20 @@ class EventLogService(Service):
 
     async def on_stop(self) -> None:
         await self.event_log.stop()
+
+
+class FollowerService(Service):
+    """Runs a log follower for as long as the faust worker runs."""
+
+    def __init__(self, tail: TopicTail, **kwargs: object) -> None:
+        self.tail = tail
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.tail.start()
+
+    async def on_stop(self) -> None:
+        await self.tail.stop()
 
 
 async def append_until_done(event_log: KafkaEventLog, topic: str, records: list[Publishable]) -> None:
@@ -239,6 +257,37 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                                         "project_id": uuid.UUID(doc["project_id"]),
                                         "worker_id": uuid.UUID(doc["worker_id"]) if doc["worker_id"] else None})
                 queue_of(queue_id).restore(tracked)
+
+    # --- lost workers: their leases go back to the retry policy at once -----------------------
+    watch = WorkerWatch()
+
+    async def follow_workers(records: list[LogRecord], _positions: object) -> None:
+        for record in records:
+            if isinstance(record.envelope.data, WorkerStateChanged):
+                watch.update(record.envelope.data.worker)
+
+    app.add_dependency(FollowerService(TopicTail(settings, [topics.worker_events], follow_workers,
+                                                 name="worker-watch")))
+
+    @app.timer(1.0)
+    async def release_leases_of_lost_workers() -> None:
+        lost = set(watch.newly_lost(clock.now()))
+        if not lost:
+            return
+        now = clock.now()
+        commands = []
+        for value in job_state.values():  # this instance's jobs
+            owned = OwnedJob.model_validate_json(value)
+            lease = owned.state.lease
+            if lease is not None and lease.worker_id in lost:
+                commands.append(CommandEnvelope.of(
+                    ExpireLease(job_id=owned.state.job_id, lease_id=lease.lease_id, reason="worker_lost"),
+                    tenant=owned.tenant, issued_at=now, command_id=uuid.uuid5(lease.lease_id, "worker-lost"),
+                    actor="taskforge:worker-watch", wants_reply=False,
+                ))
+        if commands:
+            log.warning("releasing %d leases of %d lost workers", len(commands), len(lost))
+            await append_until_done(event_log, topics.job_commands, commands)
 
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:

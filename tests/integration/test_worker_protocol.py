@@ -197,3 +197,26 @@ async def test_reports_in_batches_are_answered_one_by_one(api: httpx.AsyncClient
     assert [r["status"] for r in failed.json()["data"]["results"]] == [200, 200]
     bad = await api.post("/api/v1/jobs/batch/fail", headers=AUTH, json={"reports": []})
     assert bad.status_code == 422
+
+
+async def test_a_silent_workers_leases_go_back_at_once(api: httpx.AsyncClient) -> None:
+    q = await queue(api, timeout_seconds=300, retry_delay_seconds=0, max_retry_delay_seconds=0)
+    silent = await worker(api, [q["name"]], heartbeat_interval_seconds=1)
+    job = await submit(api, q["name"], max_attempts=3)
+    (leased,) = await lease_until(api, silent["id"], 1)
+    started = time.monotonic()
+
+    async def released() -> list[dict[str, Any]] | None:
+        events = (await api.get(f"/api/v1/jobs/{job['id']}/events", headers=AUTH)).json()["data"]["events"]
+        return events if any(e["event_type"] == "JobBecameReady" for e in events) else None
+
+    events = await eventually(released, timeout=20, interval=0.2)
+    assert time.monotonic() - started < 15, "long before the 300 s lease deadline"
+    failed = [e for e in events if e["event_type"] == "JobAttemptFailed"]
+    assert len(failed) == 1 and failed[0]["data"]["reason"] == "worker_lost"
+    assert failed[0]["data"]["lease_id"] == leased["lease_id"]
+    listed = (await api.get(f"/api/v1/workers/{silent['id']}", headers=AUTH)).json()["data"]
+    assert listed["status"] == "offline"
+    taker = await worker(api, [q["name"]])
+    (again,) = await lease_until(api, taker["id"], 1)
+    assert again["id"] == job["id"] and again["attempt"] == 2
