@@ -23,17 +23,16 @@ from schemas.commands import CommandReply
 from schemas.dispatch import LeaseRequestDone, LeaseRequested, lease_command_id
 from schemas.envelope import wrap
 from schemas.worker import WorkerChange, WorkerState, WorkerStateChanged
+from streams.deciders.worker import is_gone
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
-MISSED_HEARTBEATS_OFFLINE = 3
 MAX_METADATA_BYTES = 16 * 1024
 
 
 def worker_view(ctx: AppContext, principal: Principal, worker: WorkerState, now: datetime) -> WorkerView:
     next_expected = worker.last_heartbeat_at + timedelta(seconds=worker.heartbeat_interval_seconds)
     status: str = worker.status
-    silent_for = (now - worker.last_heartbeat_at).total_seconds()
-    if status != "deregistered" and silent_for > MISSED_HEARTBEATS_OFFLINE * worker.heartbeat_interval_seconds:
+    if status != "deregistered" and is_gone(worker, now):
         status = "offline"
     queues = []
     for queue_id in worker.queue_ids:

@@ -21,7 +21,7 @@ from schemas.api.common import ErrorBody
 from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, JobView
 from schemas.api.queues import QueueCreateRequest, QueueView
 from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
-from schemas.envelope import EventEnvelope, wrap
+from schemas.envelope import DomainEvent, EventEnvelope, wrap
 from schemas.api.workers import (
     CompleteItem, CompleteRequest, ExtendRequest, FailItem, FailRequest, ReportBatchResult, ReportResult,
 )
@@ -30,9 +30,11 @@ from schemas.queue import QueueCreated
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError
 
 
-def _envelope(ctx: AppContext, principal: Principal, aggregate_id: uuid.UUID, event: object, request_id: str) -> EventEnvelope:
+def _envelope(
+    ctx: AppContext, principal: Principal, aggregate_id: uuid.UUID, event: DomainEvent, request_id: str
+) -> EventEnvelope:
     return wrap(
-        event,  # type: ignore[arg-type]
+        event,
         tenant=principal.tenant,
         aggregate_id=aggregate_id,
         occurred_at=ctx.clock.now(),

@@ -162,11 +162,6 @@ class TopicTail:
             return False
         return await self.wait_for(ends, timeout)
 
-    async def lag(self) -> int:
-        """Records in the log not handled yet."""
-        ends = await self.end_offsets()
-        return sum(max(0, end - self.positions.get(tp, 0)) for tp, end in ends.items())
-
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

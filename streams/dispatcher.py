@@ -37,6 +37,7 @@ class QueueDispatch:
     is_active: bool = True
     max_concurrent_jobs: int = 10
     jobs: dict[uuid.UUID, TrackedJob] = field(default_factory=dict)
+    _running: set[uuid.UUID] = field(default_factory=set)  # kept as jobs change: offers read it on every tick
     _ready: list[tuple[int, int, uuid.UUID]] = field(default_factory=list)
     waiting: deque[LeaseRequested] = field(default_factory=deque)
 
@@ -57,6 +58,7 @@ class QueueDispatch:
             tracked = TrackedJob(notice.job_id, notice.organization_id, notice.project_id, notice.priority,
                                  notice.job_type, ready_seq=seq, version=notice.version)
             self.jobs[notice.job_id] = tracked
+            self._running.discard(notice.job_id)
             heapq.heappush(self._ready, (-tracked.priority, seq, tracked.job_id))
             return tracked
         if notice.status is JobStatus.PROCESSING:
@@ -65,8 +67,10 @@ class QueueDispatch:
             tracked.worker_id = notice.worker_id
             tracked.version = notice.version
             self.jobs[notice.job_id] = tracked
+            self._running.add(notice.job_id)
             return tracked
-        self.jobs.pop(notice.job_id, None)  # scheduled, or finished: not ours until it is ready again
+        self.jobs.pop(notice.job_id, None)
+        self._running.discard(notice.job_id)  # scheduled, or finished: not ours until it is ready again
         return None
 
     def restore(self, tracked: TrackedJob) -> None:
@@ -74,15 +78,14 @@ class QueueDispatch:
         self.jobs[tracked.job_id] = tracked
         if tracked.worker_id is None:
             heapq.heappush(self._ready, (-tracked.priority, tracked.ready_seq, tracked.job_id))
+        else:
+            self._running.add(tracked.job_id)
 
     # --- what the queue decides ------------------------------------------------------------
 
     @property
     def running(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.worker_id is not None)
-
-    def ready_count(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.worker_id is None)
+        return len(self._running)
 
     def offer(self, request: LeaseRequested) -> list[TrackedJob]:
         """Pick up to ``max_jobs`` ready jobs of the request's types and mark them running for its worker."""
@@ -100,6 +103,7 @@ class QueueDispatch:
                 skipped.append(entry)
                 continue
             job.worker_id = request.worker_id
+            self._running.add(job.job_id)
             picked.append(job)
         for entry in skipped:
             heapq.heappush(self._ready, entry)

@@ -2,8 +2,8 @@
 instead of at their deadlines.
 
 Each stream-processor instance follows the whole worker topic (it is small and compacted)
-and remembers every worker's last heartbeat. A worker silent for ``MISSED_HEARTBEATS``
-intervals, or deregistered, is *lost*. The instance then looks through the jobs it owns
+and remembers every worker's last heartbeat. A worker that ``streams.deciders.worker.is_gone``
+says is gone is *lost*. The instance then looks through the jobs it owns
 (its own partitions) and sends ``ExpireLease(reason="worker_lost")`` for those leased to
 that worker. The decider ignores a command for a lease that already ended.
 """
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from schemas.worker import WorkerState
-
-MISSED_HEARTBEATS = 3
+from streams.deciders.worker import is_gone
 
 
 @dataclass
@@ -39,12 +38,7 @@ class WorkerWatch:
         """Workers that became lost since the last call."""
         lost = []
         for worker_id, watched in self._workers.items():
-            if watched.lost:
-                continue
-            state = watched.state
-            silent = now - state.last_heartbeat_at > timedelta(seconds=MISSED_HEARTBEATS *
-                                                               state.heartbeat_interval_seconds)
-            if state.status == "deregistered" or silent:
+            if not watched.lost and is_gone(watched.state, now):
                 watched.lost = True
                 lost.append(worker_id)
         return lost

@@ -1,8 +1,8 @@
-"""Time as an argument: processes hold a clock, tests hand in a fixed one."""
+"""Time as an argument: processes hold a clock (injectable, e.g. ``create_streams_app(settings, clock)``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -14,15 +14,3 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-
-class FixedClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta) -> None:
-        self._now += delta

@@ -122,3 +122,19 @@ def test_an_immediate_request_is_served_by_the_next_tick() -> None:
     dispatch.park(now_request)
     ((served, offers),) = dispatch.serve_waiting(T0 + timedelta(milliseconds=5))
     assert served == now_request and [j.job_id for j in offers] == [job]
+
+
+def test_the_running_count_follows_offers_notices_and_restores() -> None:
+    dispatch = QueueDispatch(QUEUE)
+    a, b = ready(dispatch, 0, 0)
+    dispatch.offer(request(max_jobs=1))
+    assert dispatch.running == 1
+    dispatch.on_status(notice(a, JobStatus.PROCESSING, version=2, worker_id=W1), 5)
+    assert dispatch.running == 1, "the confirming notice does not count the job twice"
+    dispatch.on_status(notice(a, JobStatus.PENDING, version=3), 6)  # back for a retry
+    assert dispatch.running == 0
+    restored = QueueDispatch(QUEUE)
+    for job in dispatch.jobs.values():
+        restored.restore(job)
+    restored.restore(dispatch.jobs[b].__class__(**{**dispatch.jobs[b].__dict__, "worker_id": W2}))
+    assert restored.running == 1

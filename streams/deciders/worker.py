@@ -1,0 +1,16 @@
+"""The worker rules. Pure: the clock is an argument."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from schemas.worker import WorkerState
+
+MISSED_HEARTBEATS = 3
+
+
+def is_gone(worker: WorkerState, now: datetime) -> bool:
+    """Deregistered, or silent for ``MISSED_HEARTBEATS`` heartbeat intervals: its leases go back to the retry policy."""
+    if worker.status == "deregistered":
+        return True
+    return now - worker.last_heartbeat_at > timedelta(seconds=MISSED_HEARTBEATS * worker.heartbeat_interval_seconds)
