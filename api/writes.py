@@ -19,50 +19,88 @@ from api.errors import status_and_code, validation_details
 from api.views import job_view_from_snapshot
 from schemas.api.common import ErrorBody
 from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, JobView
-from schemas.api.queues import QueueCreateRequest, QueueView
+from schemas.api.queues import QueueCreateRequest, QueueUpdateRequest, QueueView
 from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
-from schemas.envelope import DomainEvent, EventEnvelope, wrap
 from schemas.api.workers import (
     CompleteItem, CompleteRequest, ExtendRequest, FailItem, FailRequest, ReportBatchResult, ReportResult,
 )
 from schemas.job import CancelJob, CompleteJob, ExtendLease, FailJob, JobCommand, JobPolicy, RetryJob, SubmitJob
-from schemas.queue import QueueCreated
+from schemas.dispatch import LiveJobsQuery
+from schemas.queue import (
+    CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueRecord, ResumeQueue, UpdateQueue,
+)
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError
 
 
-def _envelope(
-    ctx: AppContext, principal: Principal, aggregate_id: uuid.UUID, event: DomainEvent, request_id: str
-) -> EventEnvelope:
-    return wrap(
-        event,
-        tenant=principal.tenant,
-        aggregate_id=aggregate_id,
-        occurred_at=ctx.clock.now(),
-        event_id=uuid.uuid4(),
-        correlation_id=request_id,
-        actor=principal.subject,
-    )
+def queue_view(record: QueueRecord) -> QueueView:
+    return QueueView(id=record.queue_id, project_id=record.project_id, name=record.name,
+                     description=record.description, priority=record.priority, settings=record.settings,
+                     is_active=record.is_active, created_at=record.created_at, updated_at=record.updated_at)
+
+
+async def _ask_catalog(ctx: AppContext, principal: Principal, command: QueueCommand, request_id: str) -> CommandReply:
+    """The project's queue catalogue decides (names unique, settings valid, no live jobs on delete)."""
+    principal.require("queue:write")
+    reply = await ctx.commands.send(CommandEnvelope.of(command, tenant=principal.tenant, issued_at=ctx.clock.now(),
+                                                       correlation_id=request_id, actor=principal.subject))
+    if not reply.accepted:
+        raise _refusal(reply)
+    await ctx.queues.tail.catch_up()  # this API's next read of the queue shows the change
+    return reply
+
+
+def _queue_of(reply: CommandReply) -> QueueView:
+    if reply.queue is None:
+        raise TypeError("an accepted queue command must show the queue")
+    return queue_view(reply.queue)
 
 
 async def create_queue(ctx: AppContext, principal: Principal, request: QueueCreateRequest, request_id: str) -> QueueView:
-    principal.require("queue:write")
     tenant = principal.tenant
     if request.project_id is not None and request.project_id != tenant.project_id:
         raise NotFound(f"project {request.project_id} not found")
-    dlq = request.settings.dead_letter_queue_id
-    if dlq is not None and await ctx.queues.find(tenant, dlq) is None:
-        raise InvalidInput(f"dead_letter_queue_id {dlq} is not a queue of this project",
-                           details={"field": "settings.dead_letter_queue_id"})
-    if await ctx.queues.find_by_name(tenant, request.name) is not None:
-        raise Conflict(f"a queue named {request.name!r} already exists in this project")
-    queue_id = uuid.uuid4()
-    event = QueueCreated(queue_id=queue_id, name=request.name, description=request.description,
-                         priority=request.priority, settings=request.settings)
-    envelope = _envelope(ctx, principal, queue_id, event, request_id)
-    await ctx.event_log.append(ctx.topics.queue_events, [envelope])
-    return QueueView(id=queue_id, project_id=tenant.project_id, name=event.name, description=event.description,
-                     priority=event.priority, settings=event.settings, is_active=event.is_active,
-                     created_at=envelope.occurred_at, updated_at=envelope.occurred_at)
+    return _queue_of(await _ask_catalog(ctx, principal, CreateQueue(
+        project_id=tenant.project_id, queue_id=uuid.uuid4(), name=request.name, description=request.description,
+        priority=request.priority, settings=request.settings), request_id))
+
+
+async def update_queue(
+    ctx: AppContext, principal: Principal, queue_id: uuid.UUID, request: QueueUpdateRequest, request_id: str
+) -> QueueView:
+    fields = request.model_fields_set
+    command = UpdateQueue(
+        project_id=principal.tenant.project_id, queue_id=queue_id, name=request.name,
+        description=request.description, clear_description="description" in fields and request.description is None,
+        priority=request.priority, settings=request.settings.changes(), is_active=request.is_active,
+    )
+    return _queue_of(await _ask_catalog(ctx, principal, command, request_id))
+
+
+async def set_queue_active(
+    ctx: AppContext, principal: Principal, queue_id: uuid.UUID, active: bool, request_id: str
+) -> QueueView:
+    command_type = ResumeQueue if active else PauseQueue
+    return _queue_of(await _ask_catalog(ctx, principal, command_type(project_id=principal.tenant.project_id,
+                                                                     queue_id=queue_id), request_id))
+
+
+async def delete_queue(ctx: AppContext, principal: Principal, queue_id: uuid.UUID, request_id: str) -> None:
+    """Ask the queue's dispatcher how many jobs are live, then let the catalogue decide.
+
+    A job submitted between the two steps is cancelled by the dispatcher once the queue is
+    deleted (it never waits forever in a queue that is gone).
+    """
+    principal.require("queue:write")
+    if await ctx.queues.find(principal.tenant, queue_id) is None:
+        raise NotFound(f"queue {queue_id} not found")
+    live = await ctx.commands.count_live_jobs(LiveJobsQuery(queue_id=queue_id, request_id=uuid.uuid4()))
+    command = DeleteQueue(project_id=principal.tenant.project_id, queue_id=queue_id, live_jobs=live.live)
+    try:
+        await _ask_catalog(ctx, principal, command, request_id)
+    except Conflict as exc:
+        if live.live:
+            exc.details.update(pending=live.pending, scheduled=live.scheduled, processing=live.processing)
+        raise
 
 
 def _job_id_for(principal: Principal, idempotency_key: str | None) -> uuid.UUID:

@@ -19,13 +19,14 @@ from pydantic import TypeAdapter, ValidationError
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, partitions_of
 from schemas.commands import CommandEnvelope, CommandReply
-from schemas.dispatch import LeaseRequestDone
+from schemas.dispatch import LeaseRequestDone, LiveJobsCount, LiveJobsQuery
+from schemas.queue import QueueCommand
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Reply = CommandReply | LeaseRequestDone
+Reply = CommandReply | LeaseRequestDone | LiveJobsCount
 _REPLY = TypeAdapter(Reply)
 
 
@@ -101,8 +102,12 @@ class CommandBus:
         ids = [c.command_id for c in commands]
         waiters = self.expect(ids)
         timeout = self._settings.command_timeout_seconds
+        by_topic: dict[str, list[CommandEnvelope]] = {}
+        for command in commands:
+            topic = self._topics.queue_commands if isinstance(command.data, QueueCommand) else self._topics.job_commands
+            by_topic.setdefault(topic, []).append(command)
         try:
-            await self._event_log.append(self._topics.job_commands, commands)
+            await asyncio.gather(*(self._event_log.append(topic, batch) for topic, batch in by_topic.items()))
             await asyncio.wait(waiters.values(), timeout=timeout)
             results: list[CommandReply | OwnerDidNotAnswer] = []
             for waiter in waiters.values():
@@ -113,6 +118,21 @@ class CommandBus:
             return results
         finally:
             self.forget(ids)
+
+    async def count_live_jobs(self, query: LiveJobsQuery) -> LiveJobsCount:
+        """Ask a queue's dispatcher, which owns the queue's job set, how many of its jobs are live."""
+        (waiter,) = self.expect([query.request_id]).values()
+        timeout = self._settings.command_timeout_seconds
+        try:
+            await self._event_log.append(self._topics.dispatch, [query])
+            reply = await asyncio.wait_for(waiter, timeout)
+        except TimeoutError as exc:
+            raise OwnerDidNotAnswer(f"the queue's dispatcher did not answer within {timeout:g}s; "
+                                    "nothing was changed, and repeating the request is safe") from exc
+        finally:
+            self.forget([query.request_id])
+        assert isinstance(reply, LiveJobsCount)
+        return reply
 
     async def stop(self) -> None:
         if self._task is not None:

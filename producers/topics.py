@@ -37,6 +37,7 @@ class Topics:
     job_events: str
     job_commands: str
     job_replies: str
+    queue_commands: str
     dispatch: str
     queue_events: str
     worker_events: str
@@ -50,6 +51,7 @@ class Topics:
             job_events=f"{prefix}.job-events",
             job_commands=f"{prefix}.job-commands",
             job_replies=f"{prefix}.job-replies",
+            queue_commands=f"{prefix}.queue-commands",
             dispatch=f"{prefix}.dispatch",
             queue_events=f"{prefix}.queue-events",
             worker_events=f"{prefix}.worker-events",
@@ -63,6 +65,8 @@ class Topics:
             # commands: co-partitioned with the events (same key, same count), so one owner sees both
             TopicSpec(self.job_commands, self.partitions, self.replication_factor, KEEP_A_WEEK),
             TopicSpec(self.job_replies, self.partitions, self.replication_factor, KEEP_AN_HOUR),
+            # queue commands: keyed by project id, one catalogue owner per project
+            TopicSpec(self.queue_commands, self.partitions, self.replication_factor, KEEP_A_WEEK),
             # dispatch: keyed by queue id, co-partitioned with the queue events its dispatcher also reads
             TopicSpec(self.dispatch, self.partitions, self.replication_factor, KEEP_A_WEEK),
             TopicSpec(self.queue_events, self.partitions, self.replication_factor, COMPACTED),

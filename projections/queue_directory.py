@@ -16,7 +16,7 @@ from producers.topics import Topics
 from projections.directory import FollowedDirectory
 from projections.rows import LogRecord
 from schemas.envelope import Tenant
-from schemas.queue import QueueCreated, QueueSettings
+from schemas.queue import QueueChanged, QueueCreated, QueueDeleted, QueueSettings
 from taskforge.settings import Settings
 
 
@@ -40,15 +40,27 @@ class QueueDirectory(FollowedDirectory):
         self._by_name: dict[tuple[Tenant, str], uuid.UUID] = {}
 
     def apply(self, record: LogRecord) -> None:
+        """Each queue event carries the queue's whole state: the newest one replaces the entry."""
         event = record.envelope.data
-        if isinstance(event, QueueCreated) and event.queue_id not in self._by_id:
+        tenant = record.envelope.tenant
+        if isinstance(event, QueueDeleted):
+            gone = self._by_id.pop(event.queue_id, None)
+            if gone is not None and self._by_name.get((gone.tenant, gone.name)) == gone.id:
+                del self._by_name[(gone.tenant, gone.name)]
+        elif isinstance(event, QueueCreated):
+            previous = self._by_id.get(event.queue_id)
+            if previous is not None and previous.tenant != tenant:
+                return  # a queue id is its tenant's for good
+            if previous is not None and self._by_name.get((tenant, previous.name)) == previous.id:
+                del self._by_name[(tenant, previous.name)]
+            created_at = event.created_at if isinstance(event, QueueChanged) else record.envelope.occurred_at
             entry = QueueEntry(
-                id=event.queue_id, tenant=record.envelope.tenant, name=event.name, description=event.description,
+                id=event.queue_id, tenant=tenant, name=event.name, description=event.description,
                 priority=event.priority, settings=event.settings, is_active=event.is_active,
-                created_at=record.envelope.occurred_at, updated_at=record.envelope.occurred_at,
+                created_at=created_at, updated_at=record.envelope.occurred_at,
             )
             self._by_id[entry.id] = entry
-            self._by_name.setdefault((entry.tenant, entry.name), entry.id)
+            self._by_name[(tenant, entry.name)] = entry.id
 
     def get(self, tenant: Tenant, queue_id: uuid.UUID) -> QueueEntry | None:
         entry = self._by_id.get(queue_id)

@@ -18,7 +18,7 @@ from schemas.job import (
     JobAttemptFailed, JobDeadLettered, JobFailed, JobLeased, JobRetried, JobRetryScheduled, JobSubmitted,
     JobSucceeded,
 )
-from schemas.queue import QueueCreated
+from schemas.queue import QueueChanged, QueueCreated, QueueDeleted
 from streams.deciders.job import TRANSITIONS
 
 JOB_COLUMNS = (
@@ -107,12 +107,17 @@ def job_event_row(record: LogRecord) -> tuple[Any, ...]:
     )
 
 
-def _queue_created_row(record: LogRecord, event: QueueCreated) -> tuple[Any, ...]:
+def queue_row(record: LogRecord, event: QueueCreated | QueueDeleted) -> tuple[Any, ...]:
+    """The queue as this record leaves it (each record holds the whole state; a deletion keeps the name)."""
     e = record.envelope
+    if isinstance(event, QueueDeleted):
+        return (e.organization_id, e.project_id, event.queue_id, event.name, None, 0, "{}", False, True,
+                e.occurred_at, e.occurred_at, record.offset)
+    created_at = event.created_at if isinstance(event, QueueChanged) else e.occurred_at
     return (
         e.organization_id, e.project_id, event.queue_id, event.name, event.description, event.priority,
-        orjson.dumps(event.settings.model_dump()).decode(), event.is_active, False, e.occurred_at, e.occurred_at,
-        record.offset,
+        orjson.dumps(event.settings.model_dump(mode="json")).decode(), event.is_active, False, created_at,
+        e.occurred_at, record.offset,
     )
 
 
@@ -131,8 +136,8 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row]) -> tuple[dict[st
             if row is not None:
                 changed[job_id] = row
             tables["job_events"].append(job_event_row(record))
-        elif isinstance(event, QueueCreated):
-            tables["queues"].append(_queue_created_row(record, event))
+        elif isinstance(event, QueueCreated | QueueDeleted):
+            tables["queues"].append(queue_row(record, event))
     if changed:
         tables["jobs"] = [tuple(row[c] for c in JOB_COLUMNS) for row in changed.values()]
     return dict(tables), changed

@@ -1,6 +1,7 @@
 """Commands to aggregate owners, and the owners' replies.
 
-Commands travel on ``<prefix>.job-commands`` keyed by the aggregate id, so that the
+Job commands travel on ``<prefix>.job-commands`` keyed by job id, queue commands on
+``<prefix>.queue-commands`` keyed by project id (one catalogue per project), so that the
 owner of the aggregate's partition decides them; replies travel on
 ``<prefix>.job-replies`` keyed by command id, back to whoever waits for the verdict.
 Commands are instructions, not history: they are versioned like events but kept only as
@@ -21,11 +22,21 @@ from schemas.job import (
     CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobCommand, JobStatus, LeaseJob, PromoteJob, RetryJob,
     SubmitJob,
 )
+from schemas.queue import (
+    CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueRecord, ResumeQueue, UpdateQueue,
+)
 
-COMMAND_TYPES: dict[str, type[JobCommand]] = {
+AnyCommand = JobCommand | QueueCommand
+COMMAND_TYPES: dict[str, type[AnyCommand]] = {
     cls.__name__: cls
-    for cls in (SubmitJob, LeaseJob, CompleteJob, FailJob, ExtendLease, ExpireLease, PromoteJob, CancelJob, RetryJob)
+    for cls in (SubmitJob, LeaseJob, CompleteJob, FailJob, ExtendLease, ExpireLease, PromoteJob, CancelJob, RetryJob,
+                CreateQueue, UpdateQueue, PauseQueue, ResumeQueue, DeleteQueue)
 }
+
+
+def owner_key_of(command: AnyCommand) -> uuid.UUID:
+    """The id that picks the command's owner: the job, or the project whose queue catalogue decides."""
+    return command.job_id if isinstance(command, JobCommand) else command.project_id
 COMMAND_SCHEMA_VERSION = 1
 
 
@@ -43,14 +54,14 @@ class CommandEnvelope(BaseModel):
     correlation_id: str | None = None
     actor: str | None = None
     wants_reply: bool = True
-    data: SerializeAsAny[JobCommand]
+    data: SerializeAsAny[AnyCommand]
 
     @classmethod
-    def of(cls, command: JobCommand, *, tenant: Tenant, issued_at: datetime, command_id: uuid.UUID | None = None,
+    def of(cls, command: AnyCommand, *, tenant: Tenant, issued_at: datetime, command_id: uuid.UUID | None = None,
            correlation_id: str | None = None, actor: str | None = None, wants_reply: bool = True) -> CommandEnvelope:
         return cls(command_id=command_id or uuid.uuid4(), command_type=type(command).__name__,
                    organization_id=tenant.organization_id, project_id=tenant.project_id,
-                   aggregate_id=command.job_id, issued_at=issued_at, correlation_id=correlation_id, actor=actor,
+                   aggregate_id=owner_key_of(command), issued_at=issued_at, correlation_id=correlation_id, actor=actor,
                    wants_reply=wants_reply, data=command)
 
     @property
@@ -120,6 +131,7 @@ class CommandReply(BaseModel):
     created: bool = False
     """The command created the aggregate (a submission that was not a repeat)."""
     job: JobSnapshot | None = None
+    queue: QueueRecord | None = None
 
     @property
     def key(self) -> bytes:

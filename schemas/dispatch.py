@@ -52,6 +52,7 @@ class QueueNotice(DispatchMessage):
     kind: Literal["queue"] = "queue"
     is_active: bool
     max_concurrent_jobs: int
+    deleted: bool = False
 
 
 class LeaseRequested(DispatchMessage):
@@ -66,7 +67,14 @@ class LeaseRequested(DispatchMessage):
     issued_at: AwareDatetime
 
 
-AnyDispatchMessage = JobStatusNotice | QueueNotice | LeaseRequested
+class LiveJobsQuery(DispatchMessage):
+    """How many of the queue's jobs are pending, scheduled or processing (asked before a delete)."""
+
+    kind: Literal["live_jobs_query"] = "live_jobs_query"
+    request_id: uuid.UUID
+
+
+AnyDispatchMessage = JobStatusNotice | QueueNotice | LeaseRequested | LiveJobsQuery
 _ADAPTER: TypeAdapter[AnyDispatchMessage] = TypeAdapter(AnyDispatchMessage)
 
 
@@ -94,6 +102,32 @@ class LeaseRequestDone(BaseModel):
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [("kind", b"lease_request_done")]
+
+    def encoded(self) -> bytes:
+        return orjson.dumps(self.model_dump())
+
+
+class LiveJobsCount(BaseModel):
+    """On the reply topic: the dispatcher's answer to a ``LiveJobsQuery``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["live_jobs_count"] = "live_jobs_count"
+    request_id: uuid.UUID
+    pending: int
+    scheduled: int
+    processing: int
+
+    @property
+    def live(self) -> int:
+        return self.pending + self.scheduled + self.processing
+
+    @property
+    def key(self) -> bytes:
+        return str(self.request_id).encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("kind", b"live_jobs_count")]
 
     def encoded(self) -> bytes:
         return orjson.dumps(self.model_dump())

@@ -28,14 +28,16 @@ from projections.rows import LogRecord
 from projections.tail import TopicTail
 from schemas.commands import CommandEnvelope, decode_command
 from schemas.dispatch import (
-    JobStatusNotice, LeaseRequestDone, LeaseRequested, QueueNotice, decode_dispatch, lease_command_id,
+    JobStatusNotice, LeaseRequestDone, LeaseRequested, LiveJobsCount, LiveJobsQuery, QueueNotice, decode_dispatch,
+    lease_command_id,
 )
 from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode
-from schemas.job import ExpireLease, LeaseJob
+from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
-from schemas.queue import QueueCreated
+from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob
 from streams.job_owner import OwnedJob, handle_command
+from streams.queue_owner import HeldCatalog, handle_queue_command
 from streams.timers import TimerHeap, command_for
 from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
@@ -164,6 +166,30 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             if replies:
                 await append_until_done(event_log, topics.job_replies, replies)
 
+    # --- queue catalogues: one per project, one owner per catalogue --------------------------
+    queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
+    catalogs = app.Table("queue-catalog", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
+                         use_partitioner=True)
+
+    @app.agent(queue_commands, name="queue-owner")
+    async def own_queue_catalogs(stream: faust.StreamT) -> None:
+        """One command at a time (queue changes are rare): append the events, write the table, reply."""
+        async for event in stream.events():
+            try:
+                command = decode_command(event.value)
+            except UndecodableEvent as exc:
+                log.error("queue owner: skipping an undecodable command at offset %d: %s", event.message.offset, exc)
+                continue
+            stored = catalogs.get(event.key)
+            outcome = handle_queue_command(HeldCatalog.model_validate_json(stored) if stored is not None else None,
+                                           command)
+            if outcome.events:
+                await append_until_done(event_log, topics.queue_events, outcome.events)
+            if outcome.held is not None and outcome.events:
+                catalogs[event.key] = outcome.held.model_dump_json().encode()
+            if command.wants_reply:
+                await append_until_done(event_log, topics.job_replies, [outcome.reply])
+
     # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
     dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)
     # no use_partitioner: an entry is written while its queue's record is handled, so it lands in that
@@ -210,12 +236,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 except UndecodableEvent as exc:
                     log.error("dispatcher: skipping an undecodable queue event: %s", exc)
                     continue
-                if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated):
-                    queue = queue_of(envelope.data.queue_id)
-                    queue.on_queue(QueueNotice(queue_id=queue.queue_id, is_active=envelope.data.is_active,
-                                               max_concurrent_jobs=envelope.data.settings.max_concurrent_jobs))
-                    dispatch_state[b"queue:" + str(queue.queue_id).encode()] = orjson.dumps(
-                        {"is_active": queue.is_active, "max_concurrent_jobs": queue.max_concurrent_jobs})
+                if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated | QueueDeleted):
+                    await on_queue_event(envelope)
                 continue
             try:
                 message = decode_dispatch(event.value)
@@ -224,9 +246,44 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 continue
             queue = queue_of(message.queue_id)
             if isinstance(message, JobStatusNotice):
-                remember(queue, message.job_id, queue.on_status(message, seq=event.message.offset))
+                tracked = queue.on_status(message, seq=event.message.offset)
+                remember(queue, message.job_id, tracked)
+                if queue.deleted and tracked is not None and tracked.worker_id is None:
+                    await cancel_jobs([tracked], now=clock.now())
             elif isinstance(message, LeaseRequested):
                 queue.park(message)
+            elif isinstance(message, LiveJobsQuery):
+                pending, scheduled, processing = queue.live_counts()
+                await append_until_done(event_log, topics.job_replies, [LiveJobsCount(
+                    request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing)])
+
+    async def on_queue_event(envelope: EventEnvelope) -> None:
+        """A queue's settings, pause state or deletion, as its catalogue's owner decided them."""
+        data = envelope.data
+        if isinstance(data, QueueDeleted):
+            queue = queue_of(data.queue_id)
+            notice = QueueNotice(queue_id=queue.queue_id, is_active=False,
+                                 max_concurrent_jobs=queue.max_concurrent_jobs, deleted=True)
+        else:
+            assert isinstance(data, QueueCreated)
+            queue = queue_of(data.queue_id)
+            notice = QueueNotice(queue_id=queue.queue_id, is_active=data.is_active,
+                                 max_concurrent_jobs=data.settings.max_concurrent_jobs)
+        queue.on_queue(notice)
+        dispatch_state[b"queue:" + str(queue.queue_id).encode()] = orjson.dumps(
+            {"is_active": queue.is_active, "max_concurrent_jobs": queue.max_concurrent_jobs, "deleted": queue.deleted})
+        await cancel_jobs(queue.to_cancel(), now=clock.now())
+
+    async def cancel_jobs(jobs: list[TrackedJob], now: datetime) -> None:
+        """Jobs left in a deleted queue (submitted while it was being deleted) end cancelled, not stuck."""
+        if not jobs:
+            return
+        log.info("dispatcher: cancelling %d jobs of a deleted queue", len(jobs))
+        await append_until_done(event_log, topics.job_commands, [CommandEnvelope.of(
+            CancelJob(job_id=job.job_id), tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id),
+            issued_at=now, command_id=uuid.uuid5(job.job_id, f"queue-deleted-{job.version}"),
+            actor="taskforge:queue-deleted", wants_reply=False,
+        ) for job in jobs])
 
     @app.timer(settings.dispatch_interval_ms / 1000)
     async def dispatch_tick() -> None:
@@ -249,7 +306,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             doc = orjson.loads(value)
             if key.startswith(b"queue:"):
                 queue = queue_of(uuid.UUID(key[6:].decode()))
-                queue.is_active, queue.max_concurrent_jobs = doc["is_active"], doc["max_concurrent_jobs"]
+                queue.on_queue(QueueNotice(queue_id=queue.queue_id, **doc))
             else:
                 queue_id = uuid.UUID(doc.pop("queue_id"))
                 tracked = TrackedJob(**{**doc, "job_id": uuid.UUID(doc["job_id"]),

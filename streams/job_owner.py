@@ -15,26 +15,12 @@ from dataclasses import dataclass, field
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot, Refusal
+from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
 from schemas.dispatch import JobStatusNotice
 from schemas.envelope import EventEnvelope, Tenant, wrap
 from schemas.job import JobDeadLettered, LeaseJob, SubmitJob
 from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_submission, decide, evolve
-from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
-
-
-RECENT_COMMANDS = 32
-
-
-class AppliedCommand(BaseModel):
-    """The verdict on a command that changed the job, so that a redelivery is answered as the first time."""
-
-    model_config = ConfigDict(frozen=True)
-
-    command_id: uuid.UUID
-    refusal: Refusal | None = None
-    message: str | None = None
-    created: bool = False
+from streams.owning import AppliedCommand, event_id_for, find_applied, refusal_kind, remembered
 
 
 class OwnedJob(BaseModel):
@@ -47,12 +33,10 @@ class OwnedJob(BaseModel):
     version: int
     created_at: AwareDatetime
     updated_at: AwareDatetime
-    # The recent commands that changed the job. Not only the last: a crash can leave the table holding the
-    # state after a later command of the same uncommitted batch, and an earlier one is then redelivered too.
     recent_commands: tuple[AppliedCommand, ...] = ()
 
     def applied(self, command_id: uuid.UUID) -> AppliedCommand | None:
-        return next((c for c in self.recent_commands if c.command_id == command_id), None)
+        return find_applied(self.recent_commands, command_id)
 
     def snapshot(self) -> JobSnapshot:
         s = self.state
@@ -81,20 +65,6 @@ class Outcome:
     reply: CommandReply
     follow_ups: list[CommandEnvelope] = field(default_factory=list)
     notices: list[JobStatusNotice] = field(default_factory=list)
-
-
-def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
-    return uuid.uuid5(command_id, f"event-{index}")
-
-
-def _refusal_kind(error: TaskForgeError) -> Refusal:
-    if isinstance(error, NotFound):
-        return "not_found"
-    if isinstance(error, InvalidInput):
-        return "invalid"
-    if isinstance(error, Conflict):
-        return "conflict"
-    raise TypeError(f"no reply kind for {type(error).__name__}")
 
 
 def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand) -> Outcome:
@@ -130,17 +100,16 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         ))
 
     refusal = decision.refusal
-    refusal_kind = _refusal_kind(refusal) if refusal is not None else None
+    verdict = refusal_kind(refusal) if refusal is not None else None
     created = owned is None and state is not None and bool(envelopes)
     new_owned = owned
     if state is not None and envelopes:
-        record = AppliedCommand(command_id=command.command_id, refusal=refusal_kind,
+        record = AppliedCommand(command_id=command.command_id, refusal=verdict,
                                 message=refusal.message if refusal is not None else None, created=created)
-        recent = (owned.recent_commands if owned is not None else ())[-(RECENT_COMMANDS - 1):]
         new_owned = OwnedJob(
             state=state, tenant=command.tenant, version=version,
             created_at=owned.created_at if owned is not None else now, updated_at=now,
-            recent_commands=(*recent, record),
+            recent_commands=remembered(owned.recent_commands if owned is not None else (), record),
         )
 
     follow_ups = []
@@ -155,11 +124,11 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     reply = CommandReply(
         command_id=command.command_id,
         accepted=refusal is None,
-        refusal=refusal_kind,
+        refusal=verdict,
         message=refusal.message if refusal is not None else None,
         details=refusal.details if refusal is not None else {},
         created=created,
-        job=new_owned.snapshot() if new_owned is not None and refusal_kind in (None, "conflict") else None,
+        job=new_owned.snapshot() if new_owned is not None and verdict in (None, "conflict") else None,
     )
     # the dispatcher hears of every change, and of every offer (a refused one frees its slot)
     notices = [new_owned.notice()] if new_owned is not None and (envelopes or isinstance(command.data, LeaseJob)) else []

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from pydantic import SecretStr
 
 from taskforge.settings import Settings
@@ -181,3 +182,14 @@ async def wait_for_owner(bus: Any, timeout: float = 90.0) -> None:
         except OwnerDidNotAnswer:
             if time.monotonic() > deadline:
                 raise
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["timestamp"].endswith("Z")
+    return body

@@ -15,7 +15,9 @@ from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
 from projections.queue_directory import QueueEntry
 from schemas.api.common import Envelope, Pagination
-from schemas.api.queues import QueueCreateRequest, QueueList, QueueStats, QueueView, QueueWithStats
+from schemas.api.queues import (
+    QueueCreateRequest, QueueList, QueueStats, QueueUpdateRequest, QueueView, QueueWithStats,
+)
 from taskforge.errors import NotFound
 
 router = APIRouter(prefix="/queues", tags=["queues"])
@@ -64,3 +66,42 @@ async def get_queue(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, 
         raise NotFound(f"queue {queue_id} not found")
     (view,) = await _with_stats(ctx, principal, [entry])
     return success(view, request_id)
+
+
+@router.get("/{queue_id}/stats", response_model=Envelope[QueueStats], summary="A queue's job counts by status")
+async def get_queue_stats(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    principal.require("queue:read")
+    entry = await ctx.queues.find(principal.tenant, queue_id)
+    if entry is None:
+        raise NotFound(f"queue {queue_id} not found")
+    (view,) = await _with_stats(ctx, principal, [entry])
+    return success(view.stats, request_id)
+
+
+@router.put("/{queue_id}", response_model=Envelope[QueueView], summary="Update a queue (partial; settings merge)",
+            responses={409: {"description": "The new name is taken"}, 404: {"description": "No such queue"}})
+async def update_queue(
+    queue_id: uuid.UUID, body: QueueUpdateRequest, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId,
+) -> Response:
+    view = await writes.update_queue(ctx, principal, queue_id, body, request_id)
+    return success(view, request_id, message="Queue updated successfully")
+
+
+@router.post("/{queue_id}/pause", response_model=Envelope[QueueView], summary="Pause a queue: leases stop, jobs stay")
+async def pause_queue(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    view = await writes.set_queue_active(ctx, principal, queue_id, False, request_id)
+    return success(view, request_id, message="Queue paused")
+
+
+@router.post("/{queue_id}/resume", response_model=Envelope[QueueView], summary="Resume a paused queue")
+async def resume_queue(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    view = await writes.set_queue_active(ctx, principal, queue_id, True, request_id)
+    return success(view, request_id, message="Queue resumed")
+
+
+@router.delete("/{queue_id}", response_model=Envelope[None], summary="Delete a queue without live jobs",
+               responses={409: {"description": "The queue has pending, scheduled or processing jobs, "
+                                               "or is another queue's dead-letter queue"}})
+async def delete_queue(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    await writes.delete_queue(ctx, principal, queue_id, request_id)
+    return success(None, request_id, message="Queue deleted successfully")

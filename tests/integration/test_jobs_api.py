@@ -9,20 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import AUTH, eventually
+from tests.support import AUTH, assert_error, eventually
 
 pytestmark = pytest.mark.integration
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert body["timestamp"].endswith("Z")
-    return body
 
 
 async def create_queue(api: httpx.AsyncClient, name: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def test_notices_settle_offers_and_older_notices_are_ignored() -> None:
     dispatch.on_status(notice(job, JobStatus.PENDING, version=1), 6)  # a late, older notice
     assert dispatch.jobs[job].worker_id == W1 and dispatch.running == 1
     dispatch.on_status(notice(job, JobStatus.SCHEDULED, version=4), 7)  # failed attempt, waiting out its backoff
-    assert job not in dispatch.jobs and dispatch.running == 0
+    assert dispatch.jobs[job].scheduled and dispatch.running == 0
+    assert dispatch.offer(request(W2)) == [], "a scheduled job is live but not ready"
     dispatch.on_status(notice(job, JobStatus.PENDING, version=5), 8)
     assert [j.job_id for j in dispatch.offer(request(W2))] == [job]
 
@@ -138,3 +139,27 @@ def test_the_running_count_follows_offers_notices_and_restores() -> None:
         restored.restore(job)
     restored.restore(dispatch.jobs[b].__class__(**{**dispatch.jobs[b].__dict__, "worker_id": W2}))
     assert restored.running == 1
+
+
+def test_live_counts_cover_pending_scheduled_and_processing() -> None:
+    dispatch = QueueDispatch(QUEUE)
+    waiting, later, running, done = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dispatch.on_status(notice(waiting, JobStatus.PENDING), 1)
+    dispatch.on_status(notice(later, JobStatus.SCHEDULED), 2)
+    dispatch.on_status(notice(running, JobStatus.PENDING), 3)
+    dispatch.on_status(notice(running, JobStatus.PROCESSING, version=2, worker_id=W1), 4)
+    dispatch.on_status(notice(done, JobStatus.PENDING), 5)
+    dispatch.on_status(notice(done, JobStatus.SUCCEEDED, version=3), 6)
+    assert dispatch.live_counts() == (1, 1, 1)
+
+
+def test_a_deleted_queue_offers_nothing_and_cancels_what_is_not_running() -> None:
+    dispatch = QueueDispatch(QUEUE)
+    waiting, later, running = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dispatch.on_status(notice(waiting, JobStatus.PENDING), 1)
+    dispatch.on_status(notice(later, JobStatus.SCHEDULED), 2)
+    dispatch.on_status(notice(running, JobStatus.PROCESSING, version=2, worker_id=W1), 3)
+    assert dispatch.to_cancel() == [], "a live queue cancels nothing"
+    dispatch.on_queue(QueueNotice(queue_id=QUEUE, is_active=False, max_concurrent_jobs=10, deleted=True))
+    assert {j.job_id for j in dispatch.to_cancel()} == {waiting, later}
+    assert dispatch.offer(request()) == []

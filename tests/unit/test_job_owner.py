@@ -12,7 +12,8 @@ from schemas.job import (
     CancelJob, CompleteJob, FailJob, JobCancelled, JobCommand, JobDeadLettered, JobPolicy, JobReportRejected,
     JobStatus, JobSubmitted, LeaseJob, SubmitJob,
 )
-from streams.job_owner import Outcome, OwnedJob, event_id_for, handle_command
+from streams.job_owner import Outcome, OwnedJob, handle_command
+from streams.owning import event_id_for
 
 TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
 OTHER = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())

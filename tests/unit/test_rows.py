@@ -14,7 +14,7 @@ from schemas.job import (
     JobAttemptFailed, JobCancelled, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
     JobSucceeded,
 )
-from schemas.queue import QueueCreated, QueueSettings
+from schemas.queue import QueueCreated, QueueDeleted, QueuePaused, QueueSettings
 
 TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
 AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -111,6 +111,20 @@ def test_queue_created_becomes_a_queue_row() -> None:
     row = dict(zip(COLUMNS["queues"], tables["queues"][0], strict=True))
     assert (row["id"], row["name"], row["is_active"], row["deleted"], row["version"]) == (queue_id, "emails", True, False, 3)
     assert orjson.loads(row["settings"])["max_concurrent_jobs"] == 2
+
+
+def test_later_queue_events_keep_the_creation_time_and_a_deletion_marks_the_row() -> None:
+    queue_id = uuid.uuid4()
+    created = AT - timedelta(days=2)
+    paused = QueuePaused(queue_id=queue_id, name="emails", priority=1, settings=QueueSettings(), is_active=False,
+                         created_at=created)
+    deleted = QueueDeleted(queue_id=queue_id, name="emails")
+    tables, _ = rows_for([record(paused, 2, offset=5, aggregate_id=queue_id),
+                          record(deleted, 3, offset=6, aggregate_id=queue_id)], {})
+    rows = [dict(zip(COLUMNS["queues"], r, strict=True)) for r in tables["queues"]]
+    assert (rows[0]["is_active"], rows[0]["created_at"], rows[0]["updated_at"], rows[0]["deleted"]) == (
+        False, created, AT, False)
+    assert (rows[1]["deleted"], rows[1]["name"], rows[1]["version"]) == (True, "emails", 6)
 
 
 def test_the_same_records_give_the_same_rows() -> None:

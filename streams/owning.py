@@ -1,0 +1,49 @@
+"""What every aggregate owner shares: derived event ids, refusal kinds, and the memory of
+recent verdicts that lets a redelivered command be answered exactly as the first time.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.commands import Refusal
+from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
+
+RECENT_COMMANDS = 32
+
+
+class AppliedCommand(BaseModel):
+    """The verdict on a command that changed the aggregate, so that a redelivery is answered as the first time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command_id: uuid.UUID
+    refusal: Refusal | None = None
+    message: str | None = None
+    created: bool = False
+
+
+def remembered(recent: tuple[AppliedCommand, ...], record: AppliedCommand) -> tuple[AppliedCommand, ...]:
+    """The last ``RECENT_COMMANDS`` verdicts. Not only the last one: a crash can leave the table holding the
+    state after a later command of the same uncommitted batch, and an earlier one is then redelivered too."""
+    return (*recent[-(RECENT_COMMANDS - 1):], record)
+
+
+def find_applied(recent: tuple[AppliedCommand, ...], command_id: uuid.UUID) -> AppliedCommand | None:
+    return next((c for c in recent if c.command_id == command_id), None)
+
+
+def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
+    return uuid.uuid5(command_id, f"event-{index}")
+
+
+def refusal_kind(error: TaskForgeError) -> Refusal:
+    if isinstance(error, NotFound):
+        return "not_found"
+    if isinstance(error, InvalidInput):
+        return "invalid"
+    if isinstance(error, Conflict):
+        return "conflict"
+    raise TypeError(f"no reply kind for {type(error).__name__}")
