@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -59,17 +60,50 @@ async def count(client: TaskForgeClient, queue_id: str, status: str) -> int:
     return listed["pagination"]["total"]
 
 
-async def throughput(client: TaskForgeClient, queue: dict[str, Any], seconds: float, pids: dict[str, list[int]]
-                     ) -> dict[str, Any]:
+class SucceededCounter:
+    """Counts ``JobSucceeded`` in the job-event log as the owners append them: the engine's own truth,
+    independent of how far the read-model projector has got (that lag is reported on its own)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(Topics.from_settings(self._settings).job_events, group_id=None,
+                                    bootstrap_servers=self._settings.bootstrap_servers,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+
+        async def follow() -> None:
+            try:
+                while True:
+                    for messages in (await consumer.getmany(timeout_ms=200, max_records=20_000)).values():
+                        self.count += sum(1 for m in messages if dict(m.headers).get("event_type") == b"JobSucceeded")
+            finally:
+                await consumer.stop()
+
+        self._task = asyncio.create_task(follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], seconds: float,
+                     pids: dict[str, list[int]]) -> dict[str, Any]:
     stop = asyncio.Event()
     submitted = 0
+    succeeded = SucceededCounter(settings)
+    await succeeded.start()
 
     async def submitter() -> None:
         nonlocal submitted
         batch = [{"queue_name": queue["name"], "job_type": "noop"} for _ in range(1000)]
         while not stop.is_set():
-            backlog = submitted - await count(client, queue["id"], "succeeded")
-            if backlog > 6000:  # keep the queue fed, not flooded
+            if submitted - succeeded.count > 6000:  # keep the queue fed, not flooded
                 await asyncio.sleep(0.05)
                 continue
             result = await client.submit_batch(batch)
@@ -78,20 +112,25 @@ async def throughput(client: TaskForgeClient, queue: dict[str, Any], seconds: fl
     feeders = [asyncio.create_task(submitter()) for _ in range(2)]
     await asyncio.sleep(5)  # warm-up
     cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
-    done_start, t0 = await count(client, queue["id"], "succeeded"), time.monotonic()
+    done_start, t0 = succeeded.count, time.monotonic()
     await asyncio.sleep(seconds)
-    done_end, t1 = await count(client, queue["id"], "succeeded"), time.monotonic()
+    done_end, t1 = succeeded.count, time.monotonic()
     cpu_end = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
     stop.set()
     await asyncio.gather(*feeders)
     drain_deadline = time.monotonic() + 120
-    while await count(client, queue["id"], "succeeded") < submitted and time.monotonic() < drain_deadline:
-        await asyncio.sleep(0.5)  # the latency phase must not wait behind this phase's backlog
+    while succeeded.count < submitted and time.monotonic() < drain_deadline:
+        await asyncio.sleep(0.2)  # the latency phase must not wait behind this phase's backlog
+    drained_at = time.monotonic()
+    while await count(client, queue["id"], "succeeded") < succeeded.count and time.monotonic() < drain_deadline:
+        await asyncio.sleep(0.2)
+    await succeeded.stop()
     elapsed = t1 - t0
     return {
         "seconds": round(elapsed, 1),
         "jobs_completed": done_end - done_start,
         "jobs_per_second": round((done_end - done_start) / elapsed),
+        "read_model_caught_up_after_s": round(time.monotonic() - drained_at, 1),
         "cpu_percent_of_one_core": {name: round(100 * (cpu_end[name] - cpu_start[name]) / elapsed)
                                     for name in pids},
     }
@@ -160,16 +199,19 @@ async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[
             "p99_ms": round(percentile(waits, 99) * 1000, 1)}
 
 
-async def run(seconds: float, worker_count: int, concurrency: int) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency}
+async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
+                               "stream_processors": streams_count}
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
         settings = scoped_settings(data, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
                                    kafka_heap="1g", topic_partitions=6)
         broker = LocalBroker(settings)
         await asyncio.to_thread(broker.start)
-        streams, api = StreamsProcess(settings, data / "streams.log"), ApiProcess(settings, data / "api.log")
-        streams.start()
+        streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]
+        api = ApiProcess(settings, data / "api.log")
+        for instance in streams:  # one consumer group: the partitions (and their tables) are shared out
+            instance.start()
         await asyncio.to_thread(api.start)
         workers: list[subprocess.Popen[bytes]] = []
         try:
@@ -181,9 +223,9 @@ async def run(seconds: float, worker_count: int, concurrency: int) -> dict[str, 
                                                                       "timeout_seconds": 120})
                 workers = start_workers(settings, api.base_url, "bench", worker_count, concurrency, data)
                 await asyncio.sleep(3)
-                pids = {"kafka": [int(broker.pid_file.read_text())], "streams": [streams.process.pid],
+                pids = {"kafka": [int(broker.pid_file.read_text())], "streams": [s.process.pid for s in streams],
                         "api_and_projector": [api.process.pid], "workers": [w.pid for w in workers]}
-                results["throughput"] = await throughput(client, queue, seconds, pids)
+                results["throughput"] = await throughput(client, settings, queue, seconds, pids)
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
                 print(json.dumps(results["long_poll_wake_up"]), flush=True)
@@ -196,7 +238,8 @@ async def run(seconds: float, worker_count: int, concurrency: int) -> dict[str, 
             for w in workers:
                 w.wait(timeout=30)
             api.stop()
-            streams.stop()
+            for instance in streams:
+                instance.stop()
             await asyncio.to_thread(broker.stop)
     return results
 
@@ -206,8 +249,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
     args = parser.parse_args()
-    results = asyncio.run(run(args.seconds, args.workers, args.concurrency))
+    results = asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams))
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
     (out / "engine.json").write_text(json.dumps(results, indent=2))

@@ -22,7 +22,7 @@ import orjson
 from mode import Service
 from pydantic import ValidationError
 
-from producers.event_log import KafkaEventLog, Publishable
+from producers.event_log import PRODUCER_BATCH_BYTES, KafkaEventLog, Publishable
 from producers.topics import Topics
 from projections.rows import LogRecord
 from projections.tail import TopicTail
@@ -106,6 +106,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         topic_replication_factor=settings.topic_replication_factor,
         processing_guarantee="at_least_once",  # exactly_once has open duplicate bugs (ARCHITECTURE.md §2)
         producer_acks=-1,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,  # the tables' changelog writes come in batches too
         broker_session_timeout=settings.streams_session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, settings.streams_session_timeout_seconds / 5),
         web_enabled=False,

@@ -77,6 +77,9 @@ def cmd_streams(args: argparse.Namespace) -> int:
     settings = _settings()
     asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))  # faust must find its source topics
     worker = faust.Worker(create_streams_app(settings), loglevel=args.log_level, quiet=not sys.stdout.isatty())
+    # faust's progress spinner sets the root logger to DEBUG (it spins on every record), which makes
+    # aiokafka build a debug record for every request it sends: ~9% of the processors' CPU under load
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 

@@ -10,6 +10,7 @@ leasing, lets running jobs finish within ``grace_period``, and deregisters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -29,6 +30,7 @@ log = logging.getLogger("taskforge_sdk.worker")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 _MAX_ERROR_CHARS = 8_000
 MAX_LEASE_BATCH = 100  # the API's limit for one lease call
+LEASE_GATHER = 0.02  # seconds a poller waits for more free slots before leasing only a few
 REPORT_LINGER = 0.005  # seconds the reporter gathers outcomes before sending them in one call
 MAX_REPORT_BATCH = 1_000
 _REPORT_ATTEMPTS = 6
@@ -70,6 +72,7 @@ class Worker:
         self._client = TaskForgeClient(base_url, api_key, transport=transport)
         self._handlers: dict[str, Handler] = {}
         self._in_flight = 0  # jobs running plus slots reserved by a lease call in progress
+        self._lease_share = 1  # set from the pollers at start
         self._slots: asyncio.Condition | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._stopping: asyncio.Event | None = None
@@ -120,6 +123,9 @@ class Worker:
         log.info("worker %s (%s) registered for %s", self.name, self.worker_id, ", ".join(self.queues))
         reporter = asyncio.create_task(self._reporter())
         per_queue = -(-self.concurrency // MAX_LEASE_BATCH)  # enough long-polls to fill every slot at once
+        # a poller leases when a fair share of the slots is free, not one slot at a time: a busy worker whose
+        # slots free up one by one would otherwise send one lease call per finished job
+        self._lease_share = max(1, min(MAX_LEASE_BATCH, self.concurrency // (2 * per_queue * len(self.queues))))
         pollers = [asyncio.create_task(self._poll(queue)) for queue in self.queues for _ in range(per_queue)]
         beats = asyncio.create_task(self._heartbeat())
         await self._stopping.wait()
@@ -149,10 +155,14 @@ class Worker:
     # --- leasing --------------------------------------------------------------------------
 
     async def _reserve(self) -> int:
-        """Wait for a free slot, then reserve every free one for a lease call."""
+        """Wait for a free slot (briefly, for a fair share of them), then reserve every free one for a lease call."""
         assert self._slots is not None
         async with self._slots:
             await self._slots.wait_for(lambda: self._in_flight < self.concurrency)
+            if self._in_flight and self.concurrency - self._in_flight < self._lease_share:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slots.wait_for(
+                        lambda: self.concurrency - self._in_flight >= self._lease_share), LEASE_GATHER)
             free = min(self.concurrency - self._in_flight, MAX_LEASE_BATCH)
             self._in_flight += free
             return free
@@ -194,6 +204,15 @@ class Worker:
                              lease_deadline=datetime.fromisoformat(job["lease_deadline"].replace("Z", "+00:00")))
         extender = asyncio.create_task(self._keep_lease(context))
         started = time.perf_counter()
+        released = False
+
+        async def free_slot() -> None:
+            """The handler is done: its slot takes new work while the outcome is being reported."""
+            nonlocal released
+            if not released:
+                released = True
+                await self._release(1)
+
         try:
             handler = self._handlers.get(context.job_type)
             if handler is None:
@@ -206,6 +225,7 @@ class Worker:
                     output = await asyncio.to_thread(contextvars.copy_context().run, handler, job["payload"])
             finally:
                 _current.reset(token)
+            await free_slot()
             await self._report(context, "complete", {"output": output,
                                                      "duration_ms": int((time.perf_counter() - started) * 1000)})
             self.completed += 1
@@ -219,10 +239,11 @@ class Worker:
             }
             if isinstance(exc, Retry) and exc.delay is not None:
                 body["retry_delay_seconds"] = exc.delay
+            await free_slot()
             await self._report(context, "fail", body)
         finally:
             extender.cancel()
-            await self._release(1)
+            await free_slot()
 
     async def _keep_lease(self, context: JobContext) -> None:
         """While the handler runs, extend the lease by its original length whenever half of what is left passed."""
