@@ -38,7 +38,9 @@ from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob
 from streams.job_owner import OwnedJob, handle_command
 from streams.queue_owner import HeldCatalog, handle_queue_command
+from streams.tables import KEY_SEPARATOR, KeyPartitionedTable, QueuePartitionedTable, add_table, queue_key
 from streams.timers import TimerHeap, command_for
+from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
@@ -114,13 +116,13 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         value_serializer="raw",
         datadir=str(settings.data_dir / "streams"),
     )
+    install_prompt_transport(app, settings.streams_fetch_max_wait_ms)
     event_log = KafkaEventLog(settings)
     app.add_dependency(EventLogService(event_log))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
-    # use_partitioner: entries go to the changelog partition their key hashes to (murmur2, as the
-    # command's own partition), not to the partition of whichever event a batch was handled under
-    job_state = app.Table("job-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
-                          use_partitioner=True)
+    # entries go to the changelog partition of their job's commands, not to the partition of whichever
+    # event a batch was handled under (streams/tables.py)
+    job_state = add_table(app, KeyPartitionedTable, "job-state", settings.topic_partitions)
     timers = TimerHeap()
 
     @app.agent(job_commands, name="job-owner")
@@ -169,8 +171,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
-    catalogs = app.Table("queue-catalog", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
-                         use_partitioner=True)
+    catalogs = add_table(app, KeyPartitionedTable, "queue-catalog", settings.topic_partitions)
 
     @app.agent(queue_commands, name="queue-owner")
     async def own_queue_catalogs(stream: faust.StreamT) -> None:
@@ -193,17 +194,16 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
     dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)
-    # no use_partitioner: an entry is written while its queue's record is handled, so it lands in that
-    # queue's partition and comes back with it after a rebalance
-    dispatch_state = app.Table("dispatch-state", partitions=settings.topic_partitions, key_type=bytes,
-                               value_type=bytes)
+    # entries are keyed "<queue id>/..." and land in that queue's partition whatever batch wrote them,
+    # so they come back with the queue after a rebalance
+    dispatch_state = add_table(app, QueuePartitionedTable, "dispatch-state", settings.topic_partitions)
     queues: dict[uuid.UUID, QueueDispatch] = {}
 
     def queue_of(queue_id: uuid.UUID) -> QueueDispatch:
         return queues.setdefault(queue_id, QueueDispatch(queue_id))
 
     def remember(queue: QueueDispatch, job_id: uuid.UUID, tracked: TrackedJob | None) -> None:
-        key = b"job:" + str(job_id).encode()
+        key = queue_key(queue.queue_id, "job", str(job_id))
         if tracked is None:
             if key in dispatch_state:
                 del dispatch_state[key]
@@ -223,40 +223,46 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     @app.agent(dispatch_in, name="dispatcher")
     async def dispatch(stream: faust.StreamT) -> None:
-        """Records what the queues hear; the dispatch tick below does the offering.
+        """Records what the queues hear, in batches; the dispatch tick below does the offering.
 
-        One record at a time, so that table entries land in the record's (the queue's) partition.
         The table holds only what notices say (ready, running on a worker); an offer is kept in
         memory until the owner's notice confirms it. After a crash an unconfirmed offer may be
         made again, and the job's owner refuses the duplicate: a lost slot, never a double lease.
+        Batches matter: faust hands every agent of the process its records through one delivery
+        loop, so a dispatcher that took one record at a time held up the job owners too.
         """
-        async for event in stream.events():
-            if event.message.topic == topics.queue_events:
-                try:
-                    envelope = decode(event.value)
-                except UndecodableEvent as exc:
-                    log.error("dispatcher: skipping an undecodable queue event: %s", exc)
-                    continue
-                if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated | QueueDeleted):
-                    await on_queue_event(envelope)
-                continue
+        linger = settings.owner_batch_linger_ms / 1000
+        async for events in stream.take_events(settings.owner_batch_max, within=linger):
+            for event in events:
+                await dispatch_record(event)
+
+    async def dispatch_record(event: faust.types.EventT) -> None:
+        if event.message.topic == topics.queue_events:
             try:
-                message = decode_dispatch(event.value)
-            except ValidationError as exc:
-                log.error("dispatcher: skipping an undecodable message at offset %d: %s", event.message.offset, exc)
-                continue
-            queue = queue_of(message.queue_id)
-            if isinstance(message, JobStatusNotice):
-                tracked = queue.on_status(message, seq=event.message.offset)
-                remember(queue, message.job_id, tracked)
-                if queue.deleted and tracked is not None and tracked.worker_id is None:
-                    await cancel_jobs([tracked], now=clock.now())
-            elif isinstance(message, LeaseRequested):
-                queue.park(message)
-            elif isinstance(message, LiveJobsQuery):
-                pending, scheduled, processing = queue.live_counts()
-                await append_until_done(event_log, topics.job_replies, [LiveJobsCount(
-                    request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing)])
+                envelope = decode(event.value)
+            except UndecodableEvent as exc:
+                log.error("dispatcher: skipping an undecodable queue event: %s", exc)
+                return
+            if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated | QueueDeleted):
+                await on_queue_event(envelope)
+            return
+        try:
+            message = decode_dispatch(event.value)
+        except ValidationError as exc:
+            log.error("dispatcher: skipping an undecodable message at offset %d: %s", event.message.offset, exc)
+            return
+        queue = queue_of(message.queue_id)
+        if isinstance(message, JobStatusNotice):
+            tracked = queue.on_status(message, seq=event.message.offset)
+            remember(queue, message.job_id, tracked)
+            if queue.deleted and tracked is not None and tracked.worker_id is None:
+                await cancel_jobs([tracked], now=clock.now())
+        elif isinstance(message, LeaseRequested):
+            queue.park(message)
+        elif isinstance(message, LiveJobsQuery):
+            pending, scheduled, processing = queue.live_counts()
+            await append_until_done(event_log, topics.job_replies, [LiveJobsCount(
+                request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing)])
 
     async def on_queue_event(envelope: EventEnvelope) -> None:
         """A queue's settings, pause state or deletion, as its catalogue's owner decided them."""
@@ -271,7 +277,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             notice = QueueNotice(queue_id=queue.queue_id, is_active=data.is_active,
                                  max_concurrent_jobs=data.settings.max_concurrent_jobs)
         queue.on_queue(notice)
-        dispatch_state[b"queue:" + str(queue.queue_id).encode()] = orjson.dumps(
+        dispatch_state[queue_key(queue.queue_id, "queue")] = orjson.dumps(
             {"is_active": queue.is_active, "max_concurrent_jobs": queue.max_concurrent_jobs, "deleted": queue.deleted})
         await cancel_jobs(queue.to_cancel(), now=clock.now())
 
@@ -304,9 +310,11 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     def rebuild_dispatch() -> None:
         queues.clear()
         for key, value in dispatch_state.items():
+            if KEY_SEPARATOR not in key:
+                continue  # written before entries were keyed by queue; the queue's notices rebuild it
             doc = orjson.loads(value)
-            if key.startswith(b"queue:"):
-                queue = queue_of(uuid.UUID(key[6:].decode()))
+            if key.endswith(b"/queue"):
+                queue = queue_of(uuid.UUID(key.split(b"/", 1)[0].decode()))
                 queue.on_queue(QueueNotice(queue_id=queue.queue_id, **doc))
             else:
                 queue_id = uuid.UUID(doc.pop("queue_id"))

@@ -55,9 +55,14 @@ class Settings(BaseSettings):
     dispatch_interval_ms: int = Field(
         default=5, ge=1, le=1_000, description="How often dispatchers serve the lease requests waiting for work."
     )
+    streams_fetch_max_wait_ms: int = Field(
+        default=20, ge=1, le=1_500,
+        description="How long the stream processors' consumer lets the broker hold a fetch for new records.",
+    )
     owner_batch_max: int = Field(default=1_000, ge=1, le=100_000, description="Most commands an owner decides at once.")
     owner_batch_linger_ms: int = Field(
-        default=2, ge=0, le=1_000, description="How long an owner gathers commands before deciding a batch."
+        default=10, ge=0, le=1_000,
+        description="How long an owner or dispatcher gathers records before handling a batch (throughput vs latency).",
     )
     max_batch_jobs: int = Field(default=1_000, ge=1, le=10_000, description="Most jobs in one POST /jobs/batch.")
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
