@@ -127,47 +127,49 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
-        """Decide commands in small batches: one append (one ack) for many decisions.
+        """Decide commands in batches (all that arrived meanwhile): one append (one ack) for many decisions.
 
         Within a batch, each command sees the state the previous ones left (an overlay);
         the batch's events are appended and acknowledged before the table is written and
         before anyone is answered.
         """
-        linger = settings.owner_batch_linger_ms / 1000
-        async for events in stream.take_events(settings.owner_batch_max, within=linger):
-            overlay: dict[bytes, OwnedJob | None] = {}
-            appended, follow_ups, replies, notices = [], [], [], []
-            changed: dict[bytes, OwnedJob] = {}
-            for event in events:
-                try:
-                    command = decode_command(event.value)
-                except UndecodableEvent as exc:
-                    log.error("owner: skipping undecodable command at offset %d: %s", event.message.offset, exc)
-                    continue
-                if event.key in overlay:
-                    owned = overlay[event.key]
-                else:
-                    stored = job_state.get(event.key)
-                    owned = OwnedJob.model_validate_json(stored) if stored is not None else None
-                outcome = handle_command(owned, command)
-                overlay[event.key] = outcome.owned
-                appended.extend(outcome.events)
-                follow_ups.extend(outcome.follow_ups)
-                if outcome.owned is not None and outcome.owned is not owned:
-                    changed[event.key] = outcome.owned
-                if command.wants_reply:
-                    replies.append(outcome.reply)
-                notices.extend(outcome.notices)
-            # Everything a decision implies goes out before the table records it: a crash before the
-            # table write redelivers the commands, which are then decided again in full (same ids).
-            await asyncio.gather(*(append_until_done(event_log, topic, records) for topic, records in (
-                (topics.job_events, appended), (topics.job_commands, follow_ups), (topics.dispatch, notices),
-            ) if records))  # all acknowledged before the table records the decisions
-            for key, owned_job in changed.items():
-                job_state[key] = owned_job.model_dump_json().encode()
-                timers.note(owned_job)
-            if replies:
-                await append_until_done(event_log, topics.job_replies, replies)
+        async for events in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
+            await decide_batch(events)
+
+    async def decide_batch(events: list[faust.types.EventT]) -> None:
+        overlay: dict[bytes, OwnedJob | None] = {}
+        appended, follow_ups, replies, notices = [], [], [], []
+        changed: dict[bytes, OwnedJob] = {}
+        for event in events:
+            try:
+                command = decode_command(event.value)
+            except UndecodableEvent as exc:
+                log.error("owner: skipping undecodable command at offset %d: %s", event.message.offset, exc)
+                continue
+            if event.key in overlay:
+                owned = overlay[event.key]
+            else:
+                stored = job_state.get(event.key)
+                owned = OwnedJob.model_validate_json(stored) if stored is not None else None
+            outcome = handle_command(owned, command)
+            overlay[event.key] = outcome.owned
+            appended.extend(outcome.events)
+            follow_ups.extend(outcome.follow_ups)
+            if outcome.owned is not None and outcome.owned is not owned:
+                changed[event.key] = outcome.owned
+            if command.wants_reply:
+                replies.append(outcome.reply)
+            notices.extend(outcome.notices)
+        # Everything a decision implies goes out before the table records it: a crash before the
+        # table write redelivers the commands, which are then decided again in full (same ids).
+        await asyncio.gather(*(append_until_done(event_log, topic, records) for topic, records in (
+            (topics.job_events, appended), (topics.job_commands, follow_ups), (topics.dispatch, notices),
+        ) if records))  # all acknowledged before the table records the decisions
+        for key, owned_job in changed.items():
+            job_state[key] = owned_job.model_dump_json().encode()
+            timers.note(owned_job)
+        if replies:
+            await append_until_done(event_log, topics.job_replies, replies)
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
@@ -231,8 +233,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         Batches matter: faust hands every agent of the process its records through one delivery
         loop, so a dispatcher that took one record at a time held up the job owners too.
         """
-        linger = settings.owner_batch_linger_ms / 1000
-        async for events in stream.take_events(settings.owner_batch_max, within=linger):
+        async for events in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
             for event in events:
                 await dispatch_record(event)
 
