@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.middleware import EdgeMiddleware
-from api.routers import health, jobs, queues, workers
+from api.routers import health, jobs, metrics, queues, workers
 from schemas.api.common import ErrorEnvelope
 from taskforge.clock import Clock
 from taskforge.settings import Settings
@@ -45,4 +45,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(queues.router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(jobs.router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(workers.router, prefix=API_PREFIX, responses=_ERRORS)
+    app.include_router(metrics.router, prefix=API_PREFIX, responses=_ERRORS)
     return app

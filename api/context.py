@@ -12,6 +12,7 @@ from api.auth import Authenticator
 from producers.command_bus import CommandBus
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, ensure_topics
+from api.host import HostSampler
 from projections.projector import Projector
 from projections.queries import JobQueries
 from projections.queue_directory import QueueDirectory
@@ -37,6 +38,7 @@ class AppContext:
     jobs: JobQueries
     auth: Authenticator
     clock: Clock = field(default_factory=SystemClock)
+    host: HostSampler = field(default_factory=HostSampler)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:

@@ -92,3 +92,49 @@ class JobQueries:
         for row in rows:
             counts[row["queue_id"]][row["status"]] = int(row["n"])
         return counts
+
+    async def queue_metrics(self, tenant: Tenant, queue_id: uuid.UUID, start: datetime, end: datetime) -> QueueMetrics:
+        return await _queue_metrics(self._store, tenant, queue_id, start, end)
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    pending: int
+    processing: int
+    succeeded: int
+    failed: int
+    avg_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+async def _queue_metrics(store: ClickHouseStore, tenant: Tenant, queue_id: uuid.UUID, start: datetime,
+                         end: datetime) -> QueueMetrics:
+    """Current depth, and what finished in [start, end): counts and processing-time percentiles.
+
+    Processing time is the worker's reported duration, or lease-to-completion when it reported none.
+    Failed counts jobs that ended failed or dead-lettered in the period (not retried attempts).
+    """
+    done = "completed_at >= {start:DateTime64(6)} AND completed_at < {end:DateTime64(6)}"
+    took = "toFloat64(coalesce(duration_ms, toUInt64(greatest(0, dateDiff('millisecond', started_at, completed_at)))))"
+    rows = await store.query(
+        "SELECT countIf(status = 'pending') AS pending, countIf(status = 'processing') AS processing, "
+        f"countIf(status = 'succeeded' AND {done}) AS succeeded, "
+        f"countIf(status IN ('failed', 'dead_lettered') AND {done}) AS failed, "
+        f"avgIf({took}, status = 'succeeded' AND {done}) AS avg_ms, "
+        f"quantileExactIf(0.95)({took}, status = 'succeeded' AND {done}) AS p95_ms, "
+        f"quantileExactIf(0.99)({took}, status = 'succeeded' AND {done}) AS p99_ms "
+        f"FROM jobs FINAL WHERE {_TENANT} AND queue_id = {{queue:UUID}}",
+        {"org": tenant.organization_id, "project": tenant.project_id, "queue": queue_id, "start": start, "end": end},
+    )
+    row = rows[0]
+    timed = int(row["succeeded"]) > 0  # ClickHouse answers nan / 0 for an empty aggregate
+    return QueueMetrics(int(row["pending"]), int(row["processing"]), int(row["succeeded"]), int(row["failed"]),
+                        *((_number(row[k]) if timed else None) for k in ("avg_ms", "p95_ms", "p99_ms")))
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number else round(number, 1)  # NaN: nothing to average

@@ -1,0 +1,110 @@
+"""Metrics routes (seed 000 §11): a queue's figures for a period, and the system's.
+
+Every figure about jobs, queues and workers is the caller's tenant's; the host and pipeline
+figures are the platform's own and say nothing about other tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from api.deps import CurrentPrincipal, Ctx, RequestId
+from api.envelope import success
+from api.workers import worker_view
+from schemas.api.common import Envelope
+from schemas.api.metrics import (
+    HostMetrics, Period, PipelineMetrics, QueueMetrics, QueueMetricsStats, QueueTotals, SystemMetrics, WorkerTotals,
+)
+from taskforge.errors import InvalidInput, NotFound
+
+router = APIRouter(prefix="/metrics", tags=["metrics"])
+
+MAX_PERIOD = timedelta(days=31)
+DEFAULT_PERIOD = timedelta(hours=1)
+
+
+def _period(now: datetime, start: datetime | None, end: datetime | None) -> Period:
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)", details={"field": name})
+    end = end or now
+    start = start or end - DEFAULT_PERIOD
+    if start >= end:
+        raise InvalidInput("start must be before end", details={"field": "start"})
+    if end - start > MAX_PERIOD:
+        raise InvalidInput(f"a period is at most {MAX_PERIOD.days} days", details={"field": "start"})
+    return Period(start=start, end=end)
+
+
+@router.get("/queues/{queue_id}", response_model=Envelope[QueueMetrics],
+            summary="A queue's depth now and its throughput, latency and error rate over a period (default: the last hour)")
+async def queue_metrics(
+    queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId,
+    start: Annotated[datetime | None, Query(description="ISO 8601 with a time zone")] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601 with a time zone; default now")] = None,
+) -> Response:
+    principal.require("queue:read")
+    period = _period(ctx.clock.now(), start, end)
+    queue = await ctx.queues.find(principal.tenant, queue_id)
+    if queue is None:
+        raise NotFound(f"queue {queue_id} not found")
+    m = await ctx.jobs.queue_metrics(principal.tenant, queue_id, period.start, period.end)
+    finished = m.succeeded + m.failed
+    minutes = (period.end - period.start).total_seconds() / 60
+    stats = QueueMetricsStats(
+        pending_jobs=m.pending, processing_jobs=m.processing, succeeded_jobs=m.succeeded, failed_jobs=m.failed,
+        avg_processing_time_ms=m.avg_ms, p95_processing_time_ms=m.p95_ms, p99_processing_time_ms=m.p99_ms,
+        throughput_per_minute=round(finished / minutes, 2),
+        error_rate_percent=round(100 * m.failed / finished, 2) if finished else 0.0,
+    )
+    return success(QueueMetrics(queue_id=queue.id, name=queue.name, stats=stats, period=period), request_id)
+
+
+async def _projector_lag(ctx: Ctx) -> int | None:
+    tail = ctx.projector.tail
+    try:
+        async with asyncio.timeout(ctx.settings.read_barrier_timeout_seconds):
+            ends = await tail.end_offsets()
+    except TimeoutError:
+        return None
+    return sum(max(0, end - tail.positions.get(tp, 0)) for tp, end in ends.items())
+
+
+@router.get("/system", response_model=Envelope[SystemMetrics], summary="Host, pipeline, queue and worker totals")
+async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    principal.require("queue:read")
+    now = ctx.clock.now()
+    queues = ctx.queues.of_tenant(principal.tenant)
+    counts = await ctx.jobs.counts_by_queue(principal.tenant, [q.id for q in queues])
+
+    def total(status: str) -> int:
+        return sum(by_status.get(status, 0) for by_status in counts.values())
+
+    workers = [worker_view(ctx, principal, w, now) for w in ctx.workers.of_tenant(principal.tenant)]
+    workers = [w for w in workers if w.status != "deregistered"]
+    metrics = SystemMetrics(
+        system=HostMetrics(**ctx.host.reading(ctx.settings.data_dir)),
+        pipeline=PipelineMetrics(
+            kafka_bootstrap_servers=ctx.settings.bootstrap_servers,
+            clickhouse_backend="chdb" if ctx.settings.clickhouse_is_embedded else "http",
+            projector_lag_events=await _projector_lag(ctx),
+        ),
+        queues=QueueTotals(
+            total=len(queues), active=sum(1 for q in queues if q.is_active), paused=sum(1 for q in queues if not q.is_active),
+            total_pending_jobs=total("pending"), total_processing_jobs=total("processing"),
+            total_succeeded_jobs=total("succeeded"), total_failed_jobs=total("failed") + total("dead_lettered"),
+        ),
+        workers=WorkerTotals(
+            total=len(workers), online=sum(1 for w in workers if w.status == "online"),
+            offline=sum(1 for w in workers if w.status == "offline"),
+            draining=sum(1 for w in workers if w.status == "draining"),
+            total_active_jobs=total("processing"),
+        ),
+    )
+    return success(metrics, request_id)
