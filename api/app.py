@@ -46,4 +46,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(jobs.router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(workers.router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(metrics.router, prefix=API_PREFIX, responses=_ERRORS)
+    app.include_router(metrics.prometheus_router, prefix=API_PREFIX, responses=_ERRORS)
     return app

@@ -7,6 +7,7 @@ Pure ASGI rather than ``BaseHTTPMiddleware``: it sits on the hot path of every c
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from starlette.exceptions import HTTPException
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.envelope import error_body
 from api.errors import unexpected_error_response
+from api.prometheus import observe_request
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
@@ -47,11 +49,14 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         csp = _DOCS_CSP if scope["path"].startswith(_DOCS_PATHS) else _API_CSP
         started = False
+        status = 500
+        began = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []), *_SECURITY_HEADERS,
                     (b"content-security-policy", csp), (b"x-request-id", request_id.encode()),
@@ -84,6 +89,10 @@ class EdgeMiddleware:
             if started:
                 raise
             await unexpected_error_response(request_id, exc)(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            observe_request(scope["method"], getattr(route, "path", None) or "unmatched", status,
+                            time.perf_counter() - began)
 
     def _reject(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Refuse, before reading a byte of the body, what the headers already disqualify."""

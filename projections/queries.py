@@ -16,6 +16,8 @@ _JOB_FIELDS = (
 )
 _JOB_LIST_FIELDS = "id, queue_id, queue_name, job_type, status, priority, attempt_count, scheduled_for, created_at, updated_at"
 _TENANT = "organization_id = {org:UUID} AND project_id = {project:UUID}"
+# processing time: the worker's reported duration, or lease-to-completion when it reported none
+_TOOK = "toFloat64(coalesce(duration_ms, toUInt64(greatest(0, dateDiff('millisecond', started_at, completed_at)))))"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,31 @@ class JobQueries:
     async def queue_metrics(self, tenant: Tenant, queue_id: uuid.UUID, start: datetime, end: datetime) -> QueueMetrics:
         return await _queue_metrics(self._store, tenant, queue_id, start, end)
 
+    async def jobs_by_queue_and_status(self, tenant: Tenant) -> dict[str, dict[str, int]]:
+        rows = await self._store.query(
+            f"SELECT queue_name, status, count() AS n FROM jobs FINAL WHERE {_TENANT} GROUP BY queue_name, status",
+            {"org": tenant.organization_id, "project": tenant.project_id})
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["queue_name"], {})[row["status"]] = int(row["n"])
+        return counts
+
+    async def histogram_by_queue(self, tenant: Tenant, kind: str, buckets: tuple[int, ...]) -> dict[str, dict[str, Any]]:
+        """Cumulative counts per bucket (milliseconds) of processing time (``processing``: succeeded jobs) or of
+        submit-to-start (``waiting``: jobs leased once, from their due time to that lease)."""
+        value, condition = {
+            "processing": (_TOOK, "status = 'succeeded'"),
+            "waiting": ("toFloat64(greatest(0, dateDiff('millisecond', greatest(created_at, "
+                        "coalesce(scheduled_for, created_at)), started_at)))",
+                        "attempt_count = 1 AND started_at IS NOT NULL"),
+        }[kind]
+        counts = ", ".join(f"countIf(v <= {b}) AS le_{b}" for b in buckets)
+        rows = await self._store.query(
+            f"SELECT queue_name, count() AS count, sum(v) AS sum, {counts} FROM "
+            f"(SELECT queue_name, {value} AS v FROM jobs FINAL WHERE {_TENANT} AND {condition}) GROUP BY queue_name",
+            {"org": tenant.organization_id, "project": tenant.project_id})
+        return {row["queue_name"]: row for row in rows}
+
 
 @dataclass(frozen=True)
 class QueueMetrics:
@@ -116,7 +143,7 @@ async def _queue_metrics(store: ClickHouseStore, tenant: Tenant, queue_id: uuid.
     Failed counts jobs that ended failed or dead-lettered in the period (not retried attempts).
     """
     done = "completed_at >= {start:DateTime64(6)} AND completed_at < {end:DateTime64(6)}"
-    took = "toFloat64(coalesce(duration_ms, toUInt64(greatest(0, dateDiff('millisecond', started_at, completed_at)))))"
+    took = _TOOK
     rows = await store.query(
         "SELECT countIf(status = 'pending') AS pending, countIf(status = 'processing') AS processing, "
         f"countIf(status = 'succeeded' AND {done}) AS succeeded, "

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import PlainTextResponse, Response
 
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
+from api.prometheus import PROCESSING_BUCKETS_MS, SUBMIT_TO_START_BUCKETS_MS, exposition
 from api.workers import worker_view
 from schemas.api.common import Envelope
 from schemas.api.metrics import (
@@ -108,3 +110,21 @@ async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: Requ
         ),
     )
     return success(metrics, request_id)
+
+
+prometheus_router = APIRouter(tags=["metrics"])
+
+
+@prometheus_router.get("/metrics", summary="Prometheus exposition: API traffic, the tenant's jobs, projector lag",
+                       response_class=PlainTextResponse,
+                       responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+async def prometheus_metrics(ctx: Ctx, principal: CurrentPrincipal) -> Response:
+    principal.require("queue:read")
+    tenant = principal.tenant
+    by_status, processing, waiting, lag = await asyncio.gather(
+        ctx.jobs.jobs_by_queue_and_status(tenant),
+        ctx.jobs.histogram_by_queue(tenant, "processing", PROCESSING_BUCKETS_MS),
+        ctx.jobs.histogram_by_queue(tenant, "waiting", SUBMIT_TO_START_BUCKETS_MS),
+        _projector_lag(ctx),
+    )
+    return Response(exposition(by_status, processing, waiting, lag), media_type=CONTENT_TYPE_LATEST)

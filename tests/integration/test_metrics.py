@@ -82,3 +82,41 @@ async def test_system_metrics_add_up_the_tenants_queues_and_workers(api: httpx.A
     assert 0 <= system["cpu_usage_percent"] <= 100 and 0 < system["memory_usage_percent"] < 100
     assert system["process_memory_bytes"] > 10_000_000 and system["uptime_seconds"] > 0
     assert body["pipeline"]["clickhouse_backend"] == "chdb" and body["pipeline"]["projector_lag_events"] is not None
+
+
+async def test_prometheus_exposition_holds_traffic_depth_and_histograms(api: httpx.AsyncClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    q = await queue(api)
+    w = await worker(api, [q["name"]])
+    for _ in range(2):
+        await submit(api, q["name"])
+    jobs = await lease_until(api, w["id"], 2)
+    for job in jobs:
+        assert (await api.post(f"/api/v1/jobs/{job['id']}/complete", headers=AUTH,
+                               json={"lease_id": job["lease_id"], "duration_ms": 40})).status_code == 200
+    await submit(api, q["name"])
+    assert_error(await api.get("/api/v1/metrics"), 401, "AUTH_001")
+
+    def samples(text: str) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                found.setdefault(sample.name, []).append(sample)
+        return found
+
+    async def scraped() -> dict[str, list[Any]] | None:
+        response = await api.get("/api/v1/metrics", headers=AUTH)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+        found = samples(response.text)
+        depth = {s.labels["status"]: s.value for s in found.get("taskforge_queue_jobs", []) if s.labels["queue"] == q["name"]}
+        return found if depth.get("succeeded") == 2 and depth.get("pending") == 1 else None
+
+    found = await eventually(scraped, timeout=10, interval=0.2)
+    took = {s.labels["le"]: s.value for s in found["taskforge_job_processing_seconds_bucket"] if s.labels["queue"] == q["name"]}
+    assert took["0.01"] == 0 and took["0.05"] == 2 and took["+Inf"] == 2, "two jobs of 40 ms"
+    waited = [s for s in found["taskforge_job_submit_to_start_seconds_count"] if s.labels["queue"] == q["name"]]
+    assert waited and waited[0].value == 2
+    routes = {(s.labels["route"], s.labels["status"]) for s in found["taskforge_api_requests_total"]}
+    assert ("/jobs/{job_id}/complete", "200") in routes and ("/metrics", "401") in routes, "route templates, not paths"
+    assert found["taskforge_projector_lag_events"][0].value >= 0
