@@ -103,6 +103,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from projections.replay import main_replay
+
+    _configure_logging(args.log_level)
+    return main_replay(_settings(), lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from taskforge.devstack import run_dev
 
@@ -125,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="run a worker: taskforge worker package.module:worker")
     worker.add_argument("target", help="module:attribute of a taskforge_sdk.Worker or of a function returning one")
     worker.set_defaults(func=cmd_worker)
+    sub.add_parser("replay", help="drop the read models and rebuild them from offset zero (stop the API first "
+                   "when ClickHouse is embedded)").set_defaults(func=cmd_replay)
     sub.add_parser("dev", help="start Kafka, the API with its projector and the stream processors; "
                    "print the URLs and the bootstrap key").set_defaults(func=cmd_dev)
 
