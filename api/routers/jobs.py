@@ -13,11 +13,12 @@ from starlette.responses import Response
 from api import writes
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
+from projections.job_stats import job_stats
 from api.views import job_view_from_row
 from projections.queries import JobFilter
 from schemas.api.common import Envelope, Pagination
 from schemas.api.jobs import (
-    JOB_TYPE_PATTERN, JobBatchRequest, JobBatchResult, JobEventView, JobHistory, JobList, JobListItem,
+    JOB_TYPE_PATTERN, JobBatchRequest, JobBatchResult, JobEventView, JobHistory, JobList, JobListItem, JobStats,
     JobSubmitRequest, JobView, ScheduledJobSubmitRequest,
 )
 from schemas.api.workers import (
@@ -136,6 +137,18 @@ async def job_events(job_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, r
         raise NotFound(f"job {job_id} not found")
     events = [JobEventView(**{**row, "data": orjson.loads(row["data"])}) for row in rows]
     return success(JobHistory(job_id=job_id, events=events), request_id)
+
+
+@router.get("/{job_id}/stats", response_model=Envelope[JobStats], summary="A job's attempts and timings",
+            description="Derived from the job's history: wait before the first lease, each attempt, total time.")
+async def get_job_stats(job_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    principal.require("job:read")
+    await ctx.projector.tail.catch_up()
+    rows = await ctx.jobs.history(principal.tenant, job_id)
+    if not rows:
+        raise NotFound(f"job {job_id} not found")
+    history = [{**row, "data": orjson.loads(row["data"])} for row in rows]
+    return success(job_stats(job_id, history), request_id)
 
 
 @router.get("", response_model=Envelope[JobList], summary="List jobs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -85,6 +85,31 @@ class JobEventView(BaseModel):
     correlation_id: str | None
     causation_id: uuid.UUID | None
     data: dict[str, Any]
+
+
+class AttemptStats(BaseModel):
+    round: int = Field(description="1, then one more for every manual retry.")
+    attempt: int
+    worker_id: uuid.UUID
+    leased_at: datetime
+    ended_at: datetime | None
+    outcome: Literal["running", "succeeded", "failed"]
+    reason: str | None = Field(description="For a failed attempt: error (the worker reported it), timeout or worker_lost.")
+    error_message: str | None
+    duration_ms: int | None = Field(description="As the worker reported it, else lease to end.")
+
+
+class JobStats(BaseModel):
+    job_id: uuid.UUID
+    submitted_at: datetime
+    finished_at: datetime | None
+    rounds: int
+    attempts: list[AttemptStats]
+    failed_attempts: int
+    rejected_reports: int = Field(description="Reports that came with an expired or superseded lease.")
+    wait_before_first_lease_ms: int | None
+    processing_ms: int
+    total_ms: int | None = Field(description="Submission to the end; null while the job is live.")
 
 
 class JobHistory(BaseModel):

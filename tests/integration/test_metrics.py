@@ -120,3 +120,22 @@ async def test_prometheus_exposition_holds_traffic_depth_and_histograms(api: htt
     routes = {(s.labels["route"], s.labels["status"]) for s in found["taskforge_api_requests_total"]}
     assert ("/jobs/{job_id}/complete", "200") in routes and ("/metrics", "401") in routes, "route templates, not paths"
     assert found["taskforge_projector_lag_events"][0].value >= 0
+
+
+async def test_job_stats_show_attempts_and_timings(api: httpx.AsyncClient) -> None:
+    q = await queue(api, retry_delay_seconds=0, max_retry_delay_seconds=0)
+    w = await worker(api, [q["name"]])
+    job = await submit(api, q["name"])
+    (first,) = await lease_until(api, w["id"], 1)
+    assert (await api.post(f"/api/v1/jobs/{job['id']}/fail", headers=AUTH,
+                           json={"lease_id": first["lease_id"], "error_message": "flaky"})).status_code == 200
+    (second,) = await lease_until(api, w["id"], 1)
+    assert (await api.post(f"/api/v1/jobs/{job['id']}/complete", headers=AUTH,
+                           json={"lease_id": second["lease_id"], "duration_ms": 12})).status_code == 200
+    stats = (await api.get(f"/api/v1/jobs/{job['id']}/stats", headers=AUTH)).json()["data"]
+    assert [(a["attempt"], a["outcome"], a["reason"]) for a in stats["attempts"]] == [
+        (1, "failed", "error"), (2, "succeeded", None)]
+    assert stats["attempts"][0]["error_message"] == "flaky" and stats["attempts"][1]["duration_ms"] == 12
+    assert stats["failed_attempts"] == 1 and stats["total_ms"] is not None and stats["rounds"] == 1
+    assert all(a["worker_id"] == w["id"] for a in stats["attempts"])
+    assert_error(await api.get(f"/api/v1/jobs/{uuid.uuid4()}/stats", headers=AUTH), 404, "RESOURCE_NOT_FOUND")
