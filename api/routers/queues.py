@@ -58,24 +58,23 @@ async def list_queues(
     return success(result, request_id)
 
 
-@router.get("/{queue_id}", response_model=Envelope[QueueWithStats], summary="Get a queue with its job counts")
-async def get_queue(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+async def _one_with_stats(ctx: AppContext, principal: Principal, queue_id: uuid.UUID) -> QueueWithStats:
     principal.require("queue:read")
     entry = await ctx.queues.find(principal.tenant, queue_id)
     if entry is None:
         raise NotFound(f"queue {queue_id} not found")
     (view,) = await _with_stats(ctx, principal, [entry])
-    return success(view, request_id)
+    return view
+
+
+@router.get("/{queue_id}", response_model=Envelope[QueueWithStats], summary="Get a queue with its job counts")
+async def get_queue(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
+    return success(await _one_with_stats(ctx, principal, queue_id), request_id)
 
 
 @router.get("/{queue_id}/stats", response_model=Envelope[QueueStats], summary="A queue's job counts by status")
 async def get_queue_stats(queue_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
-    principal.require("queue:read")
-    entry = await ctx.queues.find(principal.tenant, queue_id)
-    if entry is None:
-        raise NotFound(f"queue {queue_id} not found")
-    (view,) = await _with_stats(ctx, principal, [entry])
-    return success(view.stats, request_id)
+    return success((await _one_with_stats(ctx, principal, queue_id)).stats, request_id)
 
 
 @router.put("/{queue_id}", response_model=Envelope[QueueView], summary="Update a queue (partial; settings merge)",
