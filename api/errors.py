@@ -7,7 +7,6 @@ the same style, listed in the README.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +15,7 @@ from starlette.responses import Response
 
 from api.envelope import failure
 from taskforge import errors
+from taskforge.errors import validation_details
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,6 @@ async def _taskforge_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         log.warning("request %s: %s", request_id_of(request), exc.message)
     return failure(status, code, exc.message, request_id_of(request), details=exc.details, headers=_headers_for(status))
-
-
-def validation_details(problems: Any) -> list[dict[str, Any]]:
-    """Pydantic's error list as the envelope's ``details.errors``: field, message, type."""
-    return [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", "message": e.get("msg", ""),
-         "type": e.get("type", "")}
-        for e in problems
-    ]
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from api.auth import Principal
 from api.context import AppContext
-from api.errors import status_and_code, validation_details
+from api.errors import status_and_code
 from api.views import job_view_from_snapshot
 from schemas.api.common import ErrorBody
 from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, JobView
@@ -29,7 +29,9 @@ from schemas.dispatch import LiveJobsQuery
 from schemas.queue import (
     CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueRecord, ResumeQueue, UpdateQueue,
 )
-from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError
+from taskforge.errors import (
+    Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError, invalid_input,
+)
 
 
 def queue_view(record: QueueRecord) -> QueueView:
@@ -183,9 +185,7 @@ async def submit_jobs(
         try:
             request = JobSubmitRequest.model_validate(item)
         except ValidationError as exc:
-            problems = validation_details(exc.errors())
-            summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-            results[index] = _item_error(index, InvalidInput(f"invalid job: {summary}", details={"errors": problems}))
+            results[index] = _item_error(index, invalid_input("job", exc.errors()))
             continue
         try:
             command = await _submit_command(ctx, principal, request)

@@ -151,16 +151,26 @@ class TopicTail:
         assert self._offsets is not None
         return await self._offsets.end_offsets(list(self.positions))
 
+    async def _end_offsets_within(self, timeout: float) -> dict[TopicPartition, int] | None:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.end_offsets()
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("%s: cannot read end offsets (%r)", self.name, exc)
+            return None
+
     async def catch_up(self, timeout: float | None = None) -> bool:
         """The read barrier: True once everything in the log at call time has been handled."""
         timeout = timeout if timeout is not None else self._settings.read_barrier_timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                ends = await self.end_offsets()
-        except (KafkaError, TimeoutError) as exc:
-            log.warning("%s: cannot read end offsets (%r); reading what is projected", self.name, exc)
-            return False
-        return await self.wait_for(ends, timeout)
+        ends = await self._end_offsets_within(timeout)
+        return ends is not None and await self.wait_for(ends, timeout)
+
+    async def lag(self) -> int | None:
+        """Records in the log not yet handled; None when Kafka does not say in time."""
+        ends = await self._end_offsets_within(self._settings.read_barrier_timeout_seconds)
+        if ends is None:
+            return None
+        return sum(max(0, end - self.positions.get(tp, 0)) for tp, end in ends.items())
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -74,7 +74,8 @@ class LiveJobsQuery(DispatchMessage):
     request_id: uuid.UUID
 
 
-AnyDispatchMessage = JobStatusNotice | QueueNotice | LeaseRequested | LiveJobsQuery
+# QueueNotice is not on the wire: a dispatcher learns a queue's state from the queue events themselves
+AnyDispatchMessage = JobStatusNotice | LeaseRequested | LiveJobsQuery
 _ADAPTER: TypeAdapter[AnyDispatchMessage] = TypeAdapter(AnyDispatchMessage)
 
 

@@ -43,6 +43,23 @@ class InvalidInput(TaskForgeError):
     """Input that is well-formed but refers to something that does not fit."""
 
 
+def validation_details(problems: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """Pydantic's error list as the envelope's ``details.errors``: field (under ``prefix``), message, type."""
+    details = []
+    for e in problems:
+        field = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        details.append({"field": ".".join(part for part in (prefix, field) if part) or "body",
+                        "message": e.get("msg", ""), "type": e.get("type", "")})
+    return details
+
+
+def invalid_input(what: str, problems: Any, prefix: str = "") -> InvalidInput:
+    """One ``InvalidInput`` for a failed validation: the first problems in the message, all in the details."""
+    details = validation_details(problems, prefix)
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return InvalidInput(f"invalid {what}: {summary}", details={"errors": details})
+
+
 class PayloadTooLarge(TaskForgeError):
     """A body or a job payload over its configured limit."""
 

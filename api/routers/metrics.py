@@ -68,16 +68,6 @@ async def queue_metrics(
     return success(QueueMetrics(queue_id=queue.id, name=queue.name, stats=stats, period=period), request_id)
 
 
-async def _projector_lag(ctx: Ctx) -> int | None:
-    tail = ctx.projector.tail
-    try:
-        async with asyncio.timeout(ctx.settings.read_barrier_timeout_seconds):
-            ends = await tail.end_offsets()
-    except TimeoutError:
-        return None
-    return sum(max(0, end - tail.positions.get(tp, 0)) for tp, end in ends.items())
-
-
 @router.get("/system", response_model=Envelope[SystemMetrics], summary="Host, pipeline, queue and worker totals")
 async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId) -> Response:
     principal.require("queue:read")
@@ -95,7 +85,7 @@ async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: Requ
         pipeline=PipelineMetrics(
             kafka_bootstrap_servers=ctx.settings.bootstrap_servers,
             clickhouse_backend="chdb" if ctx.settings.clickhouse_is_embedded else "http",
-            projector_lag_events=await _projector_lag(ctx),
+            projector_lag_events=await ctx.projector.tail.lag(),
         ),
         queues=QueueTotals(
             total=len(queues), active=sum(1 for q in queues if q.is_active), paused=sum(1 for q in queues if not q.is_active),
@@ -125,6 +115,6 @@ async def prometheus_metrics(ctx: Ctx, principal: CurrentPrincipal) -> Response:
         ctx.jobs.jobs_by_queue_and_status(tenant),
         ctx.jobs.histogram_by_queue(tenant, "processing", PROCESSING_BUCKETS_MS),
         ctx.jobs.histogram_by_queue(tenant, "waiting", SUBMIT_TO_START_BUCKETS_MS),
-        _projector_lag(ctx),
+        ctx.projector.tail.lag(),
     )
     return Response(exposition(by_status, processing, waiting, lag), media_type=CONTENT_TYPE_LATEST)

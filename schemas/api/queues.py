@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from schemas.api.common import Pagination
 from schemas.queue import QUEUE_NAME_PATTERN, QueueSettings
@@ -23,23 +24,21 @@ class QueueCreateRequest(BaseModel):
     settings: QueueSettings = Field(default_factory=QueueSettings)
 
 
-class QueueSettingsPatch(BaseModel):
-    """Settings to change; the ones left out keep their value. Bounds as in ``QueueSettings``."""
-
+class _SettingsPatchBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10_000)
-    max_retries: int | None = Field(default=None, ge=0, le=9)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
-    retry_delay_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    max_retry_delay_seconds: int | None = Field(default=None, ge=0, le=7 * 86_400)
-    backoff_multiplier: float | None = Field(default=None, ge=1.0, le=10.0)
-    dead_letter_queue_id: uuid.UUID | None = Field(default=None, description="null removes the dead-letter queue.")
 
     def changes(self) -> dict[str, object]:
         """Only what the request named; an explicit null for ``dead_letter_queue_id`` removes it."""
         return {name: getattr(self, name) for name in self.model_fields_set
                 if getattr(self, name) is not None or name == "dead_letter_queue_id"}
+
+
+# Every setting of QueueSettings, optional, with the same bounds: the fields left out keep their value.
+QueueSettingsPatch = create_model(
+    "QueueSettingsPatch", __base__=_SettingsPatchBase,
+    **{name: (info.annotation | None, FieldInfo.merge_field_infos(info, default=None))  # type: ignore[misc]
+       for name, info in QueueSettings.model_fields.items()},
+)
 
 
 class QueueUpdateRequest(BaseModel):

@@ -24,7 +24,7 @@ from schemas.queue import (
     CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueCreated, QueueDeleted, QueuePaused, QueueResumed,
     QueueRecord, QueueSettings, QueueUpdated, ResumeQueue, UpdateQueue,
 )
-from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
+from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError, invalid_input
 
 MAX_QUEUES_PER_PROJECT = 1_000
 
@@ -78,10 +78,7 @@ def _merged_settings(current: QueueSettings, changes: dict[str, Any]) -> QueueSe
     try:
         return QueueSettings.model_validate({**current.model_dump(), **changes})
     except ValidationError as exc:
-        problems = [{"field": "settings." + ".".join(str(p) for p in e["loc"]) if e["loc"] else "settings",
-                     "message": e["msg"]} for e in exc.errors(include_url=False)]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-        return InvalidInput(f"invalid settings: {summary}", details={"errors": problems})
+        return invalid_input("settings", exc.errors(include_url=False), prefix="settings")
 
 
 def _state_of(record: QueueRecord, **changes: Any) -> dict[str, Any]:
