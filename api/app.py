@@ -6,17 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.middleware import EdgeMiddleware
-from api.routers import health, jobs, metrics, queues, workers
+from api.routers import api_keys, auth, health, jobs, metrics, oauth, organizations, projects, queues, users, workers
 from schemas.api.common import ErrorEnvelope
 from taskforge.clock import Clock
 from taskforge.settings import Settings
 
 API_PREFIX = "/api/v1"
-_ERRORS = {code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
+_ERRORS = {code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)}
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -33,15 +34,25 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(
         title="TaskForge API",
         version="0.1.0",
-        description="Event-sourced background jobs on Apache Kafka. Every /api/v1 route needs "
-        "`Authorization: Bearer <token>`.",
+        description="Event-sourced background jobs on Apache Kafka. Every /api/v1 route but register, login, "
+        "refresh and the OAuth2 token endpoint needs `Authorization: Bearer <access token or API key>` or "
+        "`X-API-Key: tf_...`. Every response carries X-RateLimit-* headers; 429 answers carry Retry-After.",
         lifespan=lifespan,
         responses={401: {"model": ErrorEnvelope}, 422: {"model": ErrorEnvelope}},
     )
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(EdgeMiddleware, max_request_bytes=settings.max_request_bytes)
+    if settings.cors_origins:  # outermost, so that preflights are answered before anything else
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Project-Id", "X-Request-Id"],
+                           expose_headers=["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                           "X-RateLimit-Reset", "Retry-After"])
     app.include_router(health.router)
+    for identity_router in (auth.router, users.router, organizations.router, projects.router, api_keys.router,
+                            oauth.router):
+        app.include_router(identity_router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(queues.router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(jobs.router, prefix=API_PREFIX, responses=_ERRORS)
     app.include_router(workers.router, prefix=API_PREFIX, responses=_ERRORS)

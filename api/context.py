@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
+from datetime import datetime
 from dataclasses import dataclass, field
 
 from aiokafka.errors import KafkaError
 
 from api.auth import Authenticator
+from api.budgets import RequestBudgets
+from api.credentials import SHOWN_PREFIX_LENGTH, digest
+from api.passwords import PasswordHashing
+from api.tokens import TokenSigner
+from projections.identity_directory import IdentityDirectory
+from schemas.identity import EnsureBootstrap, IdentityCommandEnvelope, TouchApiKeys
+from producers.command_bus import OwnerDidNotAnswer
 from producers.command_bus import CommandBus
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, ensure_topics
@@ -20,9 +30,10 @@ from projections.store import ClickHouseStore
 from projections.worker_directory import WorkerDirectory
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
-from taskforge.settings import Settings
+from taskforge.settings import BOOTSTRAP_KEY_ID, Settings
 
 log = logging.getLogger(__name__)
+KEY_USE_FLUSH_SECONDS = 60.0
 
 
 @dataclass
@@ -36,15 +47,23 @@ class AppContext:
     queues: QueueDirectory
     workers: WorkerDirectory
     jobs: JobQueries
+    identity: IdentityDirectory
     auth: Authenticator
+    signer: TokenSigner
+    passwords: PasswordHashing
+    budgets: RequestBudgets
     clock: Clock = field(default_factory=SystemClock)
     host: HostSampler = field(default_factory=HostSampler)
+    bootstrapped: asyncio.Event = field(default_factory=asyncio.Event)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
         topics = Topics.from_settings(settings)
         store = ClickHouseStore(settings)
         event_log = KafkaEventLog(settings)
+        identity = IdentityDirectory(settings, topics)
+        signer = TokenSigner(settings)
         return cls(
             settings=settings,
             topics=topics,
@@ -55,7 +74,11 @@ class AppContext:
             queues=QueueDirectory(settings, topics),
             workers=WorkerDirectory(settings, topics),
             jobs=JobQueries(store),
-            auth=Authenticator(settings),
+            identity=identity,
+            auth=Authenticator(identity, signer),
+            signer=signer,
+            passwords=PasswordHashing(settings),
+            budgets=RequestBudgets(settings),
             clock=clock or SystemClock(),
         )
 
@@ -65,8 +88,57 @@ class AppContext:
         await self.projector.start()
         await self.queues.start()
         await self.workers.start()
+        await self.identity.start()
         await self.commands.start()
         await self.event_log.start()
+        loop = asyncio.get_running_loop()
+        self._background = [loop.create_task(self._ensure_bootstrap(), name="bootstrap"),
+                            loop.create_task(self._flush_key_use(), name="api-key-use")]
+
+    async def _ensure_bootstrap(self) -> None:
+        """Make the configured bootstrap key a real API key of the bootstrap tenant, through the identity
+        owner; retried until the stream processors answer (they may start after the API)."""
+        key = self.settings.bootstrap_api_key
+        if key is None:
+            self.bootstrapped.set()
+            return
+        secret = key.get_secret_value()
+        command = EnsureBootstrap(organization_id=self.settings.bootstrap_organization_id,
+                                  project_id=self.settings.bootstrap_project_id, key_id=BOOTSTRAP_KEY_ID,
+                                  key_prefix=secret[:SHOWN_PREFIX_LENGTH], key_hash=digest(secret))
+        while True:
+            envelope = IdentityCommandEnvelope(command_id=uuid.uuid4(), issued_at=self.clock.now(),
+                                               actor="taskforge:bootstrap", data=command)
+            try:
+                reply = await self.commands.decide_identity(envelope)
+            except (OwnerDidNotAnswer, EventLogUnavailable) as exc:
+                log.info("bootstrap: waiting for the identity owner (%s)", exc.message)
+                continue
+            if reply.accepted and await self.identity.tail.catch_up():
+                self.bootstrapped.set()
+                return
+            log.error("bootstrap refused: %s", reply.message)
+            await asyncio.sleep(1.0)
+
+    async def _flush_key_use(self) -> None:
+        """API keys' ``last_used_at``: once a minute per replica, not one event per request."""
+        while True:
+            await asyncio.sleep(KEY_USE_FLUSH_SECONDS)
+            await self.flush_key_use()
+
+    async def flush_key_use(self) -> None:
+        used, self.auth.keys_used = self.auth.keys_used, {}
+        by_org: dict[uuid.UUID, dict[uuid.UUID, datetime]] = {}
+        for key_id, (org_id, at) in used.items():
+            by_org.setdefault(org_id, {})[key_id] = at
+        for org_id, last_used in by_org.items():
+            envelope = IdentityCommandEnvelope(command_id=uuid.uuid4(), issued_at=self.clock.now(),
+                                               actor="taskforge:api", data=TouchApiKeys(organization_id=org_id,
+                                                                                        last_used=last_used))
+            try:
+                await self.commands.decide_identity(envelope)
+            except (OwnerDidNotAnswer, EventLogUnavailable) as exc:
+                log.warning("api keys: last use not recorded (%s)", exc.message)
 
     async def _wait_for_topics(self) -> None:
         """Kafka must be there at start (consumers need partitions); wait a bounded time for it."""
@@ -83,9 +155,15 @@ class AppContext:
                 await asyncio.sleep(0.5)
 
     async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.commands.stop()
         await self.event_log.stop()
         await self.workers.stop()
+        await self.identity.stop()
         await self.queues.stop()
         await self.projector.stop()
         await self.store.close()

@@ -27,6 +27,7 @@ ERROR_TABLE: list[tuple[type[errors.TaskForgeError], int, str]] = [
     (errors.NotFound, 404, "RESOURCE_NOT_FOUND"),
     (errors.Conflict, 409, "RESOURCE_CONFLICT"),
     (errors.PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+    (errors.RateLimited, 429, "RATE_LIMIT_EXCEEDED"),
     (errors.InvalidInput, 422, "VALIDATION_001"),
     (errors.EventLogUnavailable, 503, "SERVICE_UNAVAILABLE"),
     (errors.ReadModelUnavailable, 503, "SERVICE_UNAVAILABLE"),
@@ -71,7 +72,10 @@ async def _taskforge_error(request: Request, exc: Exception) -> Response:
         return await _unexpected(request, exc)
     if status >= 500:
         log.warning("request %s: %s", request_id_of(request), exc.message)
-    return failure(status, code, exc.message, request_id_of(request), details=exc.details, headers=_headers_for(status))
+    headers = _headers_for(status)
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return failure(status, code, exc.message, request_id_of(request), details=exc.details, headers=headers)
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:

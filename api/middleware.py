@@ -13,6 +13,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.budgets import STATE_KEY
 from api.envelope import error_body
 from api.errors import unexpected_error_response
 from api.prometheus import observe_request
@@ -20,6 +21,9 @@ from api.prometheus import observe_request
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
 _DOCS_PATHS = ("/docs", "/redoc")
+_JSON_ONLY = (b"application/json",)
+_FORM_PATHS = {"/api/v1/oauth/token": (b"application/x-www-form-urlencoded", b"application/json")}
+"""The OAuth2 token endpoint takes RFC 6749's form as well as JSON; every other body is JSON."""
 _API_CSP = b"default-src 'none'; frame-ancestors 'self'"
 _DOCS_CSP = (
     b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
@@ -32,6 +36,16 @@ _SECURITY_HEADERS = [
     (b"x-xss-protection", b"1; mode=block"),
     (b"referrer-policy", b"no-referrer"),
 ]
+
+
+def _rate_limit_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The request's tightest budget, as the dependency that charged it left it (``api.budgets``)."""
+    verdict = scope.get("state", {}).get(STATE_KEY)
+    if verdict is None:
+        return []
+    return [(b"x-ratelimit-limit", str(verdict.limit).encode()),
+            (b"x-ratelimit-remaining", str(verdict.remaining).encode()),
+            (b"x-ratelimit-reset", str(verdict.reset_at).encode())]
 
 
 class EdgeMiddleware:
@@ -60,6 +74,7 @@ class EdgeMiddleware:
                 message["headers"] = [
                     *message.get("headers", []), *_SECURITY_HEADERS,
                     (b"content-security-policy", csp), (b"x-request-id", request_id.encode()),
+                    *_rate_limit_headers(scope),
                 ]
             await send(message)
 
@@ -105,6 +120,7 @@ class EdgeMiddleware:
         has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
         if scope["method"].encode() in _BODY_METHODS and has_body and scope["path"].startswith("/api/"):
             media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if media_type != b"application/json":
-                return 415, "UNSUPPORTED_MEDIA_TYPE", "request bodies must be application/json"
+            allowed = _FORM_PATHS.get(scope["path"], _JSON_ONLY)
+            if media_type not in allowed:
+                return 415, "UNSUPPORTED_MEDIA_TYPE", f"request bodies must be {' or '.join(m.decode() for m in allowed)}"
         return None

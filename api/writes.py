@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from api.auth import Principal
 from api.context import AppContext
 from api.errors import status_and_code
+from api.identity import visible_project
 from api.views import job_view_from_snapshot
 from schemas.api.common import ErrorBody
 from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, JobView
@@ -58,9 +59,10 @@ def _queue_of(reply: CommandReply) -> QueueView:
 
 
 async def create_queue(ctx: AppContext, principal: Principal, request: QueueCreateRequest, request_id: str) -> QueueView:
+    if request.project_id is not None and request.project_id != principal.project_id:
+        visible_project(ctx, principal, request.project_id)  # 404 unless the caller may act on it
+        principal = principal.for_project(request.project_id)
     tenant = principal.tenant
-    if request.project_id is not None and request.project_id != tenant.project_id:
-        raise NotFound(f"project {request.project_id} not found")
     return _queue_of(await _ask_catalog(ctx, principal, CreateQueue(
         project_id=tenant.project_id, queue_id=uuid.uuid4(), name=request.name, description=request.description,
         priority=request.priority, settings=request.settings), request_id))

@@ -20,13 +20,14 @@ from producers.event_log import KafkaEventLog
 from producers.topics import Topics, partitions_of
 from schemas.commands import CommandEnvelope, CommandReply
 from schemas.dispatch import LeaseRequestDone, LiveJobsCount, LiveJobsQuery
+from schemas.identity import IdentityCommandEnvelope, IdentityReply
 from schemas.queue import QueueCommand
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Reply = CommandReply | LeaseRequestDone | LiveJobsCount
+Reply = CommandReply | LeaseRequestDone | LiveJobsCount | IdentityReply
 _REPLY = TypeAdapter(Reply)
 
 
@@ -71,7 +72,7 @@ class CommandBus:
                     except ValidationError as exc:
                         log.error("replies: skipping an undecodable reply at offset %d: %s", message.offset, exc)
                         continue
-                    reply_id = reply.command_id if isinstance(reply, CommandReply) else reply.request_id
+                    reply_id = reply.command_id if isinstance(reply, CommandReply | IdentityReply) else reply.request_id
                     waiter = self._waiting.get(reply_id)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(reply)
@@ -118,6 +119,21 @@ class CommandBus:
             return results
         finally:
             self.forget(ids)
+
+    async def decide_identity(self, command: IdentityCommandEnvelope) -> IdentityReply:
+        """Ask the identity owner; 503 when Kafka or the owner does not answer in time."""
+        (waiter,) = self.expect([command.command_id]).values()
+        timeout = self._settings.command_timeout_seconds
+        try:
+            await self._event_log.append(self._topics.identity_commands, [command])
+            reply = await asyncio.wait_for(waiter, timeout)
+        except TimeoutError as exc:
+            raise OwnerDidNotAnswer(f"the identity owner did not answer within {timeout:g}s; the outcome is "
+                                    "unknown") from exc
+        finally:
+            self.forget([command.command_id])
+        assert isinstance(reply, IdentityReply)
+        return reply
 
     async def count_live_jobs(self, query: LiveJobsQuery) -> LiveJobsCount:
         """Ask a queue's dispatcher, which owns the queue's job set, how many of its jobs are live."""

@@ -41,6 +41,8 @@ class Topics:
     dispatch: str
     queue_events: str
     worker_events: str
+    identity_commands: str
+    identity_events: str
     partitions: int
     replication_factor: int
 
@@ -55,6 +57,8 @@ class Topics:
             dispatch=f"{prefix}.dispatch",
             queue_events=f"{prefix}.queue-events",
             worker_events=f"{prefix}.worker-events",
+            identity_commands=f"{prefix}.identity-commands",
+            identity_events=f"{prefix}.identity-events",
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
         )
@@ -71,6 +75,9 @@ class Topics:
             TopicSpec(self.dispatch, self.partitions, self.replication_factor, KEEP_A_WEEK),
             TopicSpec(self.queue_events, self.partitions, self.replication_factor, COMPACTED),
             TopicSpec(self.worker_events, self.partitions, self.replication_factor, COMPACTED),
+            # identity: one registry, one owner, so one partition (identity writes are rare; docs/identity.md)
+            TopicSpec(self.identity_commands, 1, self.replication_factor, KEEP_A_WEEK),
+            TopicSpec(self.identity_events, 1, self.replication_factor, COMPACTED),
         ]
 
     @property

@@ -136,7 +136,7 @@ class UnknownEvent(BaseModel):
 Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 _EVENT_TYPES: dict[str, type[DomainEvent]] = {}
 #: The modules whose event classes ``decode`` must know; imported on first use.
-EVENT_MODULES = ("schemas.job", "schemas.queue", "schemas.worker")
+EVENT_MODULES = ("schemas.job", "schemas.queue", "schemas.worker", "schemas.identity")
 _loaded = False
 
 

@@ -37,7 +37,10 @@ from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob
 from streams.job_owner import OwnedJob, handle_command
+from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import HeldCatalog, handle_queue_command
+from streams.deciders.identity import Registry
+from schemas.identity import IdentityCommandEnvelope
 from streams.tables import KEY_SEPARATOR, KeyPartitionedTable, QueuePartitionedTable, add_table, queue_key
 from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
@@ -193,6 +196,31 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 catalogs[event.key] = outcome.held.model_dump_json().encode()
             if command.wants_reply:
                 await append_until_done(event_log, topics.job_replies, [outcome.reply])
+
+    # --- identity: one registry for the platform, one owner for it ----------------------------
+    registry = Registry()
+    registry_follower = follow_registry(settings, topics, registry, "identity-owner")
+    app.add_dependency(FollowerService(registry_follower))
+    identity_commands = app.topic(topics.identity_commands, key_type=bytes, value_type=bytes)
+
+    @app.agent(identity_commands, name="identity-owner")
+    async def own_identity(stream: faust.StreamT) -> None:
+        """Batches of commands decided against a registry that has reached the log's end first."""
+        async for batch in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
+            commands = []
+            for event in batch:
+                try:
+                    commands.append(IdentityCommandEnvelope.model_validate_json(event.value))
+                except ValidationError as exc:
+                    log.error("identity owner: skipping an undecodable command at offset %d: %s",
+                              event.message.offset, exc)
+            while not await registry_follower.catch_up():
+                log.warning("identity owner: the registry cannot reach the log's end; retrying")
+            outcome = handle_identity_commands(registry, commands)
+            if outcome.events:
+                await append_until_done(event_log, topics.identity_events, outcome.events)
+            if outcome.replies:
+                await append_until_done(event_log, topics.job_replies, outcome.replies)
 
     # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
     dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)

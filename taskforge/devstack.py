@@ -13,45 +13,50 @@ import logging
 import os
 import secrets
 import signal
-import string
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.credentials import new_api_key
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics, ensure_topics
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
-_KEY_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_api_key() -> str:
-    return "tf_" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(40))
-
-
-def bootstrap_key(settings: Settings) -> tuple[str, str]:
-    """The configured key, or the one this data directory was given before, or a new one.
-
-    A generated key is kept in ``<data dir>/bootstrap-api-key`` (mode 0600) so that a
-    restarted dev system answers to the same key, like any local credentials file.
-    """
-    if settings.bootstrap_api_key is not None:
-        return settings.bootstrap_api_key.get_secret_value(), "TASKFORGE_BOOTSTRAP_API_KEY"
-    path: Path = settings.data_dir / "bootstrap-api-key"
+def kept_secret(settings: Settings, name: str, make: Callable[[], str]) -> tuple[str, str]:
+    """The secret this data directory was given before, or a new one kept in ``<data dir>/<name>``
+    (mode 0600), so that a restarted dev system answers to the same credentials."""
+    path: Path = settings.data_dir / name
     if path.exists():
         return path.read_text().strip(), str(path)
-    key = new_api_key()
+    value = make()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key, f"{path} (new)"
+        handle.write(value + "\n")
+    return value, f"{path} (new)"
+
+
+def bootstrap_key(settings: Settings) -> tuple[str, str]:
+    """The configured bootstrap key, or the one kept in ``<data dir>/bootstrap-api-key``."""
+    if settings.bootstrap_api_key is not None:
+        return settings.bootstrap_api_key.get_secret_value(), "TASKFORGE_BOOTSTRAP_API_KEY"
+    return kept_secret(settings, "bootstrap-api-key", lambda: new_api_key().value)
+
+
+def with_dev_secrets(settings: Settings) -> tuple[Settings, str, str]:
+    """Settings carrying the bootstrap key and a JWT secret that survive restarts of the dev system."""
+    key, key_source = bootstrap_key(settings)
+    update: dict[str, SecretStr] = {"bootstrap_api_key": SecretStr(key)}
+    if settings.jwt_secret is None:
+        update["jwt_secret"] = SecretStr(kept_secret(settings, "jwt-secret", lambda: secrets.token_urlsafe(48))[0])
+    return settings.model_copy(update=update), key, key_source
 
 
 def _banner(settings: Settings, key: str, key_source: str) -> str:
@@ -124,8 +129,7 @@ def start_demo_worker(settings: Settings, key: str, log_level: str) -> subproces
 
 
 def run_dev(settings: Settings, log_level: str = "info") -> int:
-    key, key_source = bootstrap_key(settings)
-    settings = settings.model_copy(update={"bootstrap_api_key": SecretStr(key)})
+    settings, key, key_source = with_dev_secrets(settings)
     broker = LocalBroker(settings)
     started = time.monotonic()
     status = broker.start()
@@ -134,7 +138,8 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
     asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))
     streams = start_streams(settings, log_level)
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                            log_level=log_level, access_log=False))
 
     demo: list[subprocess.Popen[bytes]] = []
@@ -143,6 +148,7 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
         async def announce() -> None:
             while not server.started:
                 await asyncio.sleep(0.1)
+            await app.state.context.bootstrapped.wait()  # the key is a real API key once the owner recorded it
             demo.append(await asyncio.to_thread(start_demo_worker, settings, key, log_level))
             print(_banner(settings, key, key_source), flush=True)
 

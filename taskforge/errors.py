@@ -60,6 +60,14 @@ def invalid_input(what: str, problems: Any, prefix: str = "") -> InvalidInput:
     return InvalidInput(f"invalid {what}: {summary}", details={"errors": details})
 
 
+class RateLimited(TaskForgeError):
+    """Over a request budget; ``retry_after`` says in how many seconds one more request fits."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(TaskForgeError):
     """A body or a job payload over its configured limit."""
 

@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _BOOTSTRAP_NAMESPACE = uuid.UUID("6f1f1f5e-6b1c-4f53-9c55-0c7f6b2f7a10")
 BOOTSTRAP_ORGANIZATION_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "organization")
 BOOTSTRAP_PROJECT_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "project")
+BOOTSTRAP_KEY_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "api-key")
+_PLACEHOLDER_SECRETS = {"secret", "changeme", "change-me", "jwt-secret", "your-secret-key", "default"}
 
 
 class Settings(BaseSettings):
@@ -90,7 +92,35 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=256 * 1024, ge=1, le=900 * 1024)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
-    # The auth seam until identity lands: one key, one tenant.
+    cors_origins: list[str] = Field(default=[], description="Origins allowed by CORS; empty: no cross-origin access.")
+
+    # Identity: tokens, passwords, rate limits (docs/identity.md)
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 signing secret, at least 32 characters; required outside dev."
+    )
+    jwt_issuer: str = "taskforge"
+    jwt_audience: str = "taskforge-api"
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65_536, ge=8_192, le=1_048_576)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    login_failures_per_account: int = Field(default=10, ge=1, le=10_000, description="Per 15 minutes.")
+    login_failures_per_ip: int = Field(default=100, ge=1, le=100_000, description="Per 15 minutes.")
+    rate_limit_ip_per_hour: int = Field(default=1_000, ge=1, description="Requests without a valid credential.")
+    rate_limit_read_per_hour: int = Field(default=5_000, ge=1, description="GETs per credential.")
+    rate_limit_write_per_hour: int = Field(default=5_000, ge=1, description="Other methods per credential.")
+    rate_limit_worker_per_hour: int = Field(
+        default=3_600_000, ge=1, description="Worker-protocol and batch calls per credential (1,000/s)."
+    )
+    rate_limit_endpoints: dict[str, int] = Field(
+        default={}, description='Extra per-credential hourly limits by route, e.g. {"POST /api/v1/jobs": 100}.'
+    )
+    trusted_proxies: list[str] = Field(
+        default=[], description="Peers whose X-Forwarded-For names the client (a load balancer's addresses)."
+    )
+
+    # The bootstrap tenant of a dev or test system: one key, made a real API key at start.
     bootstrap_api_key: SecretStr | None = None
     bootstrap_organization_id: uuid.UUID = BOOTSTRAP_ORGANIZATION_ID
     bootstrap_project_id: uuid.UUID = BOOTSTRAP_PROJECT_ID
@@ -106,6 +136,15 @@ class Settings(BaseSettings):
         if value is not None and (not value.get_secret_value().startswith("tf_") or len(value.get_secret_value()) < 35):
             raise ValueError("bootstrap_api_key must be 'tf_' followed by at least 32 characters")
         return value
+
+    @model_validator(mode="after")
+    def _secret_outside_dev(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret is not None else None
+        if secret is not None and (len(secret) < 32 or secret.lower().strip("_-") in _PLACEHOLDER_SECRETS):
+            raise ValueError("jwt_secret must be at least 32 characters and not a placeholder")
+        if self.env != "dev" and secret is None:
+            raise ValueError("TASKFORGE_JWT_SECRET is required outside dev (32 characters or more)")
+        return self
 
     @model_validator(mode="after")
     def _ports_differ(self) -> Settings:

@@ -4,6 +4,7 @@ and a running API per test module. Nothing here is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,6 +58,7 @@ async def api(settings: Settings, streams: StreamsProcess) -> AsyncIterator[http
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await wait_for_owner(app.state.context.commands)
+        await asyncio.wait_for(app.state.context.bootstrapped.wait(), 60)
         streams.assert_alive()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 import uuid
@@ -17,6 +18,7 @@ from taskforge.settings import Settings
 
 T = TypeVar("T")
 TEST_API_KEY = "tf_" + "t" * 40
+TEST_JWT_SECRET = "test-jwt-secret-" + "s" * 32
 
 
 def free_port() -> int:
@@ -41,6 +43,14 @@ def scoped_settings(data_dir: Path, kafka_port: int, controller_port: int, **ove
         "clickhouse_pool_size": 2,
         "kafka_publish_timeout_seconds": 2.0,
         "bootstrap_api_key": SecretStr(TEST_API_KEY),
+        "jwt_secret": SecretStr(TEST_JWT_SECRET),
+        # argon2id still, with the lightest parameters the settings allow: tests log in often
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 8192,
+        # the suite's own traffic shares one key per module; the rate-limit tests set their own limits
+        "rate_limit_read_per_hour": 10_000_000,
+        "rate_limit_write_per_hour": 10_000_000,
+        "rate_limit_ip_per_hour": 10_000_000,
         "api_port": free_port(),
     }
     values.update(overrides)
@@ -84,7 +94,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[f"TASKFORGE_{name.upper()}"] = str(value)
+        env[f"TASKFORGE_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return env
 
 

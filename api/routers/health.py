@@ -19,11 +19,12 @@ async def health(request_id: RequestId) -> Response:
     return success({"status": "ok", "uptime_seconds": round(time.monotonic() - _STARTED, 3)}, request_id)
 
 
-@router.get("/ready", summary="Kafka and ClickHouse are reachable")
+@router.get("/ready", summary="Kafka and ClickHouse are reachable, the bootstrap tenant is in place")
 async def ready(ctx: Ctx, request_id: RequestId) -> Response:
     checks = {
         "kafka": ctx.event_log.connected and await ctx.projector.tail.catch_up(timeout=1.0),
         "clickhouse": await ctx.store.ping(),
+        "identity": ctx.bootstrapped.is_set(),
     }
     if all(checks.values()):
         return success({"status": "ready", "checks": checks}, request_id)

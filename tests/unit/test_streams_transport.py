@@ -11,7 +11,8 @@ from taskforge.settings import Settings
 
 def test_the_faust_consumer_is_built_with_the_configured_fetch_wait() -> None:
     async def build() -> int:
-        app = create_streams_app(Settings(env="test", bootstrap_api_key="tf_" + "k" * 32, streams_fetch_max_wait_ms=7))
+        app = create_streams_app(Settings(env="test", bootstrap_api_key="tf_" + "k" * 32, jwt_secret="j" * 40,
+                                               streams_fetch_max_wait_ms=7))
         assert isinstance(app.transport, PromptTransport)
         thread = app.consumer._thread  # built, never started: no I/O
         assert isinstance(thread, PromptConsumerThread)
