@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.context import AppContext
 from api.errors import install_error_handlers
+from api import route_names
 from api.middleware import EdgeMiddleware
 from api.routers import api_keys, auth, health, jobs, metrics, oauth, organizations, projects, queues, users, workers
 from schemas.api.common import ErrorEnvelope
@@ -50,12 +51,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                            expose_headers=["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining",
                                            "X-RateLimit-Reset", "Retry-After"])
     app.include_router(health.router)
-    for identity_router in (auth.router, users.router, organizations.router, projects.router, api_keys.router,
-                            oauth.router):
-        app.include_router(identity_router, prefix=API_PREFIX, responses=_ERRORS)
-    app.include_router(queues.router, prefix=API_PREFIX, responses=_ERRORS)
-    app.include_router(jobs.router, prefix=API_PREFIX, responses=_ERRORS)
-    app.include_router(workers.router, prefix=API_PREFIX, responses=_ERRORS)
-    app.include_router(metrics.router, prefix=API_PREFIX, responses=_ERRORS)
-    app.include_router(metrics.prometheus_router, prefix=API_PREFIX, responses=_ERRORS)
+    api_routers = [auth.router, users.router, organizations.router, projects.router, api_keys.router, oauth.router,
+                   queues.router, jobs.router, workers.router, metrics.router, metrics.prometheus_router]
+    for router in api_routers:
+        app.include_router(router, prefix=API_PREFIX, responses=_ERRORS)
+    setattr(app.state, route_names.STATE_KEY, route_names.full_templates(API_PREFIX, api_routers))
     return app

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from api.auth import Principal
+from api.route_names import route_template
 from api.ratelimit import SlidingWindowLimiter, Verdict
 from taskforge.errors import RateLimited
 from taskforge.settings import Settings
@@ -37,8 +38,7 @@ def budget_class(method: str, route_path: str) -> str:
 
 
 def route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", None) or request.url.path
+    return route_template(request.scope) or request.url.path
 
 
 @dataclass

@@ -17,6 +17,7 @@ from api.budgets import STATE_KEY
 from api.envelope import error_body
 from api.errors import unexpected_error_response
 from api.prometheus import observe_request
+from api.route_names import route_template
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
@@ -105,9 +106,7 @@ class EdgeMiddleware:
                 raise
             await unexpected_error_response(request_id, exc)(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
-            observe_request(scope["method"], getattr(route, "path", None) or "unmatched", status,
-                            time.perf_counter() - began)
+            observe_request(scope["method"], route_template(scope) or "unmatched", status, time.perf_counter() - began)
 
     def _reject(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Refuse, before reading a byte of the body, what the headers already disqualify."""

@@ -2,8 +2,8 @@
 
 Two kinds of series:
 - this API process's own traffic (requests by route template and status, their latency), kept
-  in a registry of its own and updated by ``EdgeMiddleware``; routes are templates
-  as routers declare them (``/jobs/{job_id}``, under ``/api/v1``), never raw paths, so label sets stay bounded;
+  in a registry of its own and updated by ``EdgeMiddleware``; routes are full templates
+  (``/api/v1/jobs/{job_id}``, ``api.route_names``), never raw paths, so label sets stay bounded;
 - the caller's tenant's jobs, read from the read models at scrape time: jobs per queue and
   status, processing time and submit-to-start histograms (the cumulative bucket counts are
   counted in ClickHouse, so they survive restarts and replicas agree), and the projector's lag.

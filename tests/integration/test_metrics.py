@@ -118,7 +118,7 @@ async def test_prometheus_exposition_holds_traffic_depth_and_histograms(api: htt
     waited = [s for s in found["taskforge_job_submit_to_start_seconds_count"] if s.labels["queue"] == q["name"]]
     assert waited and waited[0].value == 2
     routes = {(s.labels["route"], s.labels["status"]) for s in found["taskforge_api_requests_total"]}
-    assert ("/jobs/{job_id}/complete", "200") in routes and ("/metrics", "401") in routes, "route templates, not paths"
+    assert ("/api/v1/jobs/{job_id}/complete", "200") in routes and ("/api/v1/metrics", "401") in routes, "route templates, not paths"
     assert found["taskforge_projector_lag_events"][0].value >= 0
 
 
