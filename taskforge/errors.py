@@ -68,6 +68,19 @@ class RateLimited(TaskForgeError):
         self.retry_after = retry_after
 
 
+def check_time_filter(name: str, value: Any) -> None:
+    """A time given as a query filter: with a time zone, and within what the read model's DateTime64 holds
+    (1970-2299), so that a far-off year is refused here rather than failing in ClickHouse."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return
+    if value.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)", details={"field": name})
+    if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(2299, 12, 31, tzinfo=UTC):
+        raise InvalidInput(f"{name} must lie between 1970 and 2299", details={"field": name})
+
+
 class PayloadTooLarge(TaskForgeError):
     """A body or a job payload over its configured limit."""
 

@@ -25,7 +25,7 @@ from schemas.api.workers import (
     CompleteBatchRequest, CompleteRequest, ExtendRequest, FailBatchRequest, FailRequest, ReportBatchResult,
 )
 from schemas.job import JobStatus
-from taskforge.errors import InvalidInput, NotFound
+from taskforge.errors import NotFound, check_time_filter
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -165,9 +165,8 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
     principal.require("job:read")
-    for name, value in (("created_after", created_after), ("created_before", created_before)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)", details={"field": name})
+    check_time_filter("created_after", created_after)
+    check_time_filter("created_before", created_before)
     where = JobFilter(queue_id=queue_id, status=status.value if status else None, job_type=job_type,
                       created_after=created_after, created_before=created_before)
     result = await ctx.jobs.list(principal.tenant, where, page, limit)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
@@ -23,7 +23,7 @@ from schemas.api.common import Envelope
 from schemas.api.metrics import (
     HostMetrics, Period, PipelineMetrics, QueueMetrics, QueueMetricsStats, QueueTotals, SystemMetrics, WorkerTotals,
 )
-from taskforge.errors import InvalidInput, NotFound
+from taskforge.errors import InvalidInput, NotFound, check_time_filter
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 
@@ -32,9 +32,8 @@ DEFAULT_PERIOD = timedelta(hours=1)
 
 
 def _period(now: datetime, start: datetime | None, end: datetime | None) -> Period:
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)", details={"field": name})
+    check_time_filter("start", start)
+    check_time_filter("end", end)
     end = end or now
     start = start or end - DEFAULT_PERIOD
     if start >= end:
@@ -106,8 +105,8 @@ prometheus_router = APIRouter(tags=["metrics"])
 
 
 @prometheus_router.get("/metrics", summary="Prometheus exposition: API traffic, the tenant's jobs, projector lag",
-                       response_class=PlainTextResponse,
-                       responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+                       responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                                        "description": "Prometheus text format"}})
 async def prometheus_metrics(ctx: Ctx, principal: CurrentPrincipal) -> Response:
     principal.require("queue:read")
     tenant = principal.tenant

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.api.common import ErrorBody, Pagination
+from schemas.api.common import ErrorBody, JsonObject, Pagination
 from schemas.job import MAX_ATTEMPTS, MAX_PRIORITY, JobStatus
 from schemas.queue import QUEUE_NAME_PATTERN
 
@@ -20,7 +20,8 @@ class JobSubmitRequest(BaseModel):
 
     queue_name: str = Field(min_length=1, max_length=100, pattern=QUEUE_NAME_PATTERN)
     job_type: str = Field(min_length=1, max_length=100, pattern=JOB_TYPE_PATTERN)
-    payload: dict[str, Any] = Field(default_factory=dict, description="A JSON object; its encoding is size-limited.")
+    payload: JsonObject = Field(default_factory=dict, description="A JSON object; its encoding is size-limited, "
+                             "its nesting at most 32 deep.")
     priority: int = Field(default=0, ge=0, le=MAX_PRIORITY, description="0-9, higher runs first.")
     max_attempts: int | None = Field(
         default=None, ge=1, le=MAX_ATTEMPTS, description="Defaults to the queue's max_retries + 1 (at most 10)."

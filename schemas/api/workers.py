@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.api.common import ErrorBody
+from schemas.api.common import ErrorBody, JsonObject, JsonValue
 from schemas.api.jobs import JOB_TYPE_PATTERN
 from schemas.job import MAX_ERROR_CHARS
-from schemas.queue import QUEUE_NAME_PATTERN
+from schemas.queue import QUEUE_NAME_PATTERN, QueueName
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@/-]*$"
 
@@ -22,11 +22,11 @@ class WorkerRegisterRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     worker_type: str = Field(default="default", min_length=1, max_length=100, pattern=NAME_PATTERN)
-    queues: list[str] = Field(min_length=1, max_length=50, description="Names of the queues it takes work from.")
+    queues: list[QueueName] = Field(min_length=1, max_length=50, description="Names of the queues it takes work from.")
     job_types: list[str] = Field(default_factory=list, max_length=100, description="Empty: every type.")
     max_concurrent_jobs: int = Field(default=10, ge=1, le=1_000)
     heartbeat_interval_seconds: int = Field(default=30, ge=1, le=300)
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form; at most 16 KiB of JSON.")
+    metadata: JsonObject = Field(default_factory=dict, description="Free-form; at most 16 KiB of JSON.")
 
     @field_validator("queues")
     @classmethod
@@ -106,7 +106,7 @@ class CompleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lease_id: uuid.UUID
-    output: Any = None
+    output: JsonValue = None
     duration_ms: int | None = Field(default=None, ge=0, le=7 * 86_400_000)
 
 

@@ -84,3 +84,25 @@ def test_out_of_bounds_queue_fields_are_refused(body: dict[str, Any]) -> None:
 def test_queue_accepts_a_dead_letter_queue_id() -> None:
     dlq = uuid.uuid4()
     assert QueueCreateRequest(name="q", settings={"dead_letter_queue_id": str(dlq)}).settings.dead_letter_queue_id == dlq
+
+
+def test_free_form_json_is_bounded_in_depth_and_integer_size() -> None:
+    from pydantic import ValidationError
+
+    from schemas.api.common import MAX_JSON_DEPTH
+    from schemas.api.jobs import JobSubmitRequest
+    from schemas.api.workers import CompleteRequest
+
+    deep: dict = {}
+    node = deep
+    for _ in range(MAX_JSON_DEPTH - 1):
+        node["a"] = {}
+        node = node["a"]
+    JobSubmitRequest(queue_name="q", job_type="t", payload=deep)  # exactly the limit
+    node["a"] = {}
+    with pytest.raises(ValidationError, match="deeper than"):
+        JobSubmitRequest(queue_name="q", job_type="t", payload=deep)
+    lease = "00000000-0000-4000-8000-000000000001"
+    CompleteRequest(lease_id=lease, output=[2**64 - 1, -(2**63)])
+    with pytest.raises(ValidationError, match="64 bits"):
+        CompleteRequest(lease_id=lease, output=[[-50433419945114009600]])
