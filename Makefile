@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Everything runs from .venv.
-.PHONY: setup run test test-unit bench bench-engine clean-data
+.PHONY: setup run test test-unit bench bench-engine bench-auth clean-data
 
 setup:
 	@infra/scripts/setup.sh
@@ -22,6 +22,10 @@ bench: setup
 ## Figures: end-to-end throughput, CPU split, submit-to-start latency, long-poll wake-up.
 bench-engine: setup
 	.venv/bin/python -m benchmarks.engine
+
+## Figures: authentication overhead (JWT, API key) against unauthenticated /health at a fixed rate.
+bench-auth: setup
+	.venv/bin/python -m benchmarks.auth
 
 ## Remove the local data directory (Kafka logs, chdb files). Stop `make run` first.
 clean-data:

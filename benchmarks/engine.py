@@ -33,7 +33,9 @@ from producers.topics import Topics
 from schemas.envelope import EventEnvelope, decode
 from taskforge.settings import Settings
 from taskforge_sdk import TaskForgeClient, Worker
-from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, wait_sync
+from tests.support import (
+    PRODUCTION_RATE_LIMITS, TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, wait_sync,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +207,8 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
         settings = scoped_settings(data, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
-                                   kafka_heap="1g", topic_partitions=6)
+                                   kafka_heap="1g", topic_partitions=6,
+                                   **PRODUCTION_RATE_LIMITS)  # the shipped budgets: one worker key, unthrottled
         broker = LocalBroker(settings)
         await asyncio.to_thread(broker.start)
         streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]

@@ -19,6 +19,10 @@ from taskforge.settings import Settings
 T = TypeVar("T")
 TEST_API_KEY = "tf_" + "t" * 40
 TEST_JWT_SECRET = "test-jwt-secret-" + "s" * 32
+PRODUCTION_RATE_LIMITS = {name: Settings.model_fields[name].default for name in (
+    "rate_limit_read_per_hour", "rate_limit_write_per_hour", "rate_limit_ip_per_hour",
+    "rate_limit_worker_per_hour")}
+"""The shipped defaults, for benchmarks that must show the platform is not throttled by them."""
 
 
 def free_port() -> int:
