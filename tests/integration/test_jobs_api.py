@@ -105,7 +105,8 @@ async def test_security_headers_on_every_response(api: httpx.AsyncClient) -> Non
 async def test_health_and_ready_need_no_auth(api: httpx.AsyncClient) -> None:
     assert (await api.get("/health")).json()["data"]["status"] == "ok"
     ready = await api.get("/ready")
-    assert ready.status_code == 200 and ready.json()["data"]["checks"] == {"kafka": True, "clickhouse": True}
+    assert ready.status_code == 200 and ready.json()["data"]["checks"] == {"kafka": True, "clickhouse": True,
+                                                                          "identity": True}
 
 
 # --- bad input: a precise 4xx in the envelope, and nothing recorded ------------------------------------------

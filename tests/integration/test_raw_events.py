@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from producers.topics import Topics
-from taskforge.settings import Settings
+from taskforge.settings import BOOTSTRAP_KEY_ID, Settings
 from tests.support import AUTH
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ async def test_job_submitted_on_the_wire(api: httpx.AsyncClient, settings: Setti
     # the tenant comes from the credentials
     assert doc["organization_id"] == str(settings.bootstrap_organization_id)
     assert doc["project_id"] == str(settings.bootstrap_project_id)
-    assert doc["actor"].startswith("api_key:tf_")
+    assert doc["actor"] == f"api_key:{BOOTSTRAP_KEY_ID}"  # who: the key's id, never the key
     assert TEST_KEY_NOT_IN(doc)
     data = doc["data"]
     assert data == {

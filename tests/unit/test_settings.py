@@ -59,3 +59,22 @@ def test_unsafe_or_inconsistent_values_are_refused(overrides: dict[str, object])
 def test_settings_are_immutable() -> None:
     with pytest.raises(ValidationError):
         Settings().kafka_port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("secret", [None, "short-secret", "changeme", "x" * 31])
+def test_outside_dev_a_real_jwt_secret_is_required(secret: str | None) -> None:
+    with pytest.raises(ValidationError, match="jwt_secret|JWT_SECRET"):
+        Settings(env="prod", jwt_secret=secret)
+
+
+def test_dev_may_run_without_a_jwt_secret_and_prod_with_a_long_one() -> None:
+    assert Settings(env="dev").jwt_secret is None
+    assert Settings(env="prod", jwt_secret="p" * 32).jwt_secret is not None
+
+
+def test_json_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKFORGE_RATE_LIMIT_ENDPOINTS", '{"POST /api/v1/jobs": 100}')
+    monkeypatch.setenv("TASKFORGE_TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    settings = Settings()
+    assert settings.rate_limit_endpoints == {"POST /api/v1/jobs": 100}
+    assert settings.trusted_proxies == ["10.0.0.0/8"]
