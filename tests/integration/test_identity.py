@@ -310,3 +310,18 @@ async def test_no_secret_reaches_the_log_in_the_clear(api: httpx.AsyncClient, se
     assert account["user"]["id"].encode() in raw and b"$argon2id$" in raw
     for secret in secrets:
         assert secret.encode() not in raw
+
+
+async def test_a_keys_last_use_is_recorded_in_batches(api: httpx.AsyncClient) -> None:
+    admin = bearer((await register(api))["tokens"]["access_token"])
+    key = await create_key(api, admin)
+    listed = (await api.get("/api/v1/api-keys", headers=admin)).json()["data"]["api_keys"]
+    assert listed[0]["last_used_at"] is None
+    assert (await api.get("/api/v1/queues", headers=bearer(key["key"]))).status_code == 200
+    await api.app.state.context.flush_key_use()  # type: ignore[attr-defined]  # what the minute timer does
+
+    async def recorded() -> bool:
+        keys = (await api.get("/api/v1/api-keys", headers=admin)).json()["data"]["api_keys"]
+        return keys[0]["last_used_at"] is not None
+
+    await eventually(recorded, timeout=5.0)
