@@ -25,7 +25,7 @@ def start_dev(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
-        found = re.search(r"bootstrap key\s+(tf_\w+)", text)
+        found = re.search(r"bootstrap key\s+(tf_[A-Za-z0-9_-]+)", text)
         if found:
             return process, found.group(1)
         if process.poll() is not None:
