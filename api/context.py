@@ -17,6 +17,7 @@ from api.credentials import SHOWN_PREFIX_LENGTH, digest
 from api.passwords import PasswordHashing
 from api.tokens import TokenSigner
 from projections.identity_directory import IdentityDirectory
+from streams.deciders.identity import forget_expired
 from schemas.identity import EnsureBootstrap, IdentityCommandEnvelope, TouchApiKeys
 from producers.command_bus import OwnerDidNotAnswer
 from producers.command_bus import CommandBus
@@ -93,7 +94,7 @@ class AppContext:
         await self.event_log.start()
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._ensure_bootstrap(), name="bootstrap"),
-                            loop.create_task(self._flush_key_use(), name="api-key-use")]
+                            loop.create_task(self._every_minute(), name="identity-upkeep")]
 
     async def _ensure_bootstrap(self) -> None:
         """Make the configured bootstrap key a real API key of the bootstrap tenant, through the identity
@@ -120,11 +121,16 @@ class AppContext:
             log.error("bootstrap refused: %s", reply.message)
             await asyncio.sleep(1.0)
 
-    async def _flush_key_use(self) -> None:
-        """API keys' ``last_used_at``: once a minute per replica, not one event per request."""
+    async def _every_minute(self) -> None:
+        """API keys' ``last_used_at`` (once a minute per replica, not one event per request), and the
+        memory that only ages: revoked access tokens past their expiry, idle rate-limit buckets."""
         while True:
             await asyncio.sleep(KEY_USE_FLUSH_SECONDS)
             await self.flush_key_use()
+            now = self.clock.now()
+            forget_expired(self.identity.registry, now)
+            self.budgets.requests.forget_idle(now.timestamp())
+            self.budgets.login_failures.forget_idle(now.timestamp())
 
     async def flush_key_use(self) -> None:
         used, self.auth.keys_used = self.auth.keys_used, {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.identity import (
-    NO_PROJECT, ROLE_SCOPES, SCOPES, AccessTokenRevoked, ApiKeyRecord, ApiKeySaved, CreateApiKey, CreateOAuthClient,
+    SCOPES, AccessTokenRevoked, ApiKeyRecord, ApiKeySaved, CreateApiKey, CreateOAuthClient,
     CreateProject, CreateUser, DeleteProject, DeleteUser, EnsureBootstrap, IdentityEvent, OAuthClientRecord,
     OAuthClientSaved, OrganizationRecord, OrganizationSaved, ProjectDeleted, ProjectRecord, ProjectSaved,
     RegisterOrganization, RevokeAccessToken, RevokeApiKey, RevokeOAuthClient, RevokeSession, RotateSession,
@@ -378,10 +378,3 @@ def forget_expired(registry: Registry, now: datetime) -> None:
     for jti in [j for j, expires in registry.revoked_access.items() if expires <= now]:
         del registry.revoked_access[jti]
 
-
-def scopes_for_role(role: str) -> frozenset[str]:
-    return ROLE_SCOPES[role]
-
-
-__all__ = ["NO_PROJECT", "Registry", "IdentityDecision", "decide", "evolve", "forget_expired", "subject_is_live",
-           "scopes_for_role"]

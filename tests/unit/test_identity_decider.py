@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from schemas.identity import (
-    CreateApiKey, CreateProject, CreateUser, DeleteProject, DeleteUser, EnsureBootstrap,
+    CreateApiKey, CreateProject, CreateUser, DeleteProject, DeleteUser, EnsureBootstrap, RevokeAccessToken,
     RegisterOrganization, RotateSession, SessionSaved, StartSession, TouchApiKeys,
 )
-from streams.deciders.identity import IdentityDecision, Registry, decide, evolve
+from streams.deciders.identity import IdentityDecision, Registry, decide, evolve, forget_expired
 from taskforge.errors import Conflict, CredentialsExpired, NotFound, Unauthenticated
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -182,3 +182,13 @@ def test_bootstrap_is_idempotent_and_replaying_the_events_rebuilds_the_registry(
 def test_commands_of_an_unknown_organization_are_not_found() -> None:
     refused = apply(Registry(), CreateProject(organization_id=uuid.uuid4(), project_id=uuid.uuid4(), name="p"))
     assert isinstance(refused.refusal, NotFound)
+
+
+def test_revoked_access_tokens_are_forgotten_once_expired() -> None:
+    registry = Registry()
+    c = registered(registry)
+    soon, later = uuid.uuid4(), uuid.uuid4()
+    apply(registry, RevokeAccessToken(organization_id=c.organization_id, jti=soon, expires_at=NOW + timedelta(minutes=1)))
+    apply(registry, RevokeAccessToken(organization_id=c.organization_id, jti=later, expires_at=NOW + timedelta(hours=1)))
+    forget_expired(registry, NOW + timedelta(minutes=5))
+    assert set(registry.revoked_access) == {later}
