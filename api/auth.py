@@ -16,8 +16,8 @@ from datetime import datetime
 
 from projections.identity_directory import IdentityDirectory
 from schemas.envelope import Tenant
-from schemas.identity import NO_PROJECT, ROLE_SCOPES, RateBudget, SubjectKind
-from streams.deciders.identity import Registry
+from schemas.identity import NO_PROJECT, RateBudget, SubjectKind
+from streams.deciders.identity import Registry, scopes_now
 from api.credentials import API_KEY_PREFIX, digest
 from api.tokens import TokenSigner
 from taskforge.errors import CredentialsExpired, NotFound, PermissionDenied, Unauthenticated
@@ -123,13 +123,13 @@ class Authenticator:
             if user is None:
                 raise Unauthenticated("this token's user no longer exists")
             # a role lowered after the token was issued lowers the token's reach at once
-            return Principal(project_id=org.default_project_id, scopes=claims.scopes & ROLE_SCOPES[user.role],
+            return Principal(project_id=org.default_project_id, scopes=scopes_now(registry, "user", user.id, claims.scopes),
                              **common)  # type: ignore[arg-type]
         if claims.subject_kind == "client":
             client = registry.client_in(org.id, claims.subject_id)
             if client is None or client.revoked_at is not None:
                 raise Unauthenticated("this token's client has been revoked")
-            return Principal(project_id=client.project_id, scopes=claims.scopes & frozenset(client.scopes),
+            return Principal(project_id=client.project_id, scopes=scopes_now(registry, "client", client.id, claims.scopes),
                              projects=frozenset({client.project_id}), **common)  # type: ignore[arg-type]
         raise Unauthenticated("invalid token")
 

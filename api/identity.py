@@ -11,14 +11,17 @@ from datetime import timedelta
 from api.auth import Principal
 from api.context import AppContext
 from api.credentials import new_refresh_token, parse_refresh_token
+from streams.deciders.identity import scopes_now
 from schemas.api.identity import (
     ApiKeyView, OAuthClientView, OrganizationView, ProjectView, TokenPair, UserView,
 )
 from schemas.identity import (
-    ROLE_SCOPES, ApiKeyRecord, IdentityCommand, IdentityCommandEnvelope, OAuthClientRecord, OrganizationRecord,
+    ApiKeyRecord, IdentityCommand, IdentityCommandEnvelope, OAuthClientRecord, OrganizationRecord,
     ProjectRecord, RotateSession, StartSession, SubjectKind, UserRecord,
 )
-from taskforge.errors import Conflict, CredentialsExpired, InvalidInput, NotFound, TaskForgeError, Unauthenticated
+from taskforge.errors import (
+    Conflict, CredentialsExpired, InvalidInput, NotFound, PermissionDenied, TaskForgeError, Unauthenticated,
+)
 
 _REFUSALS: dict[str, type[TaskForgeError]] = {
     "not_found": NotFound, "conflict": Conflict, "invalid": InvalidInput, "unauthenticated": Unauthenticated,
@@ -63,6 +66,14 @@ def client_view(client: OAuthClientRecord) -> OAuthClientView:
                            created_at=client.created_at, revoked_at=client.revoked_at)
 
 
+def grantable(principal: Principal, scopes: list[str], what: str) -> tuple[str, ...]:
+    """The scopes for a new key or client: no more than its creator holds (403 otherwise), each once."""
+    beyond = sorted(set(scopes) - principal.scopes)
+    if beyond:
+        raise PermissionDenied(f"a {what} cannot get permissions its creator lacks: {', '.join(beyond)}")
+    return tuple(dict.fromkeys(scopes))
+
+
 def visible_project(ctx: AppContext, principal: Principal, project_id: uuid.UUID) -> ProjectRecord:
     """A project the caller may see, or 404 exactly as for one that does not exist."""
     project = ctx.identity.registry.project_in(principal.organization_id, project_id)
@@ -96,10 +107,7 @@ async def rotate_session(ctx: AppContext, refresh_token: str, request_id: str | 
     await ask_identity(ctx, RotateSession(organization_id=session.organization_id, session_id=session_id,
                                           presented_hash=presented, new_hash=new.digest),
                        request_id, f"{session.subject_kind}:{session.subject_id}")
-    scopes = frozenset(session.scopes)
-    if session.subject_kind == "user":
-        user = ctx.identity.registry.users.get(session.subject_id)
-        scopes &= ROLE_SCOPES[user.role] if user is not None else frozenset()
+    scopes = scopes_now(ctx.identity.registry, session.subject_kind, session.subject_id, frozenset(session.scopes))
     return _pair(ctx, session.organization_id, session.subject_kind, session.subject_id, scopes, session_id,
                  new.value)
 

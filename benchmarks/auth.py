@@ -11,7 +11,6 @@ Run: ``make bench-auth`` (or ``python -m benchmarks.auth --rate 300 --seconds 20
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 import uuid
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.foundation import machine, percentile
+from benchmarks.foundation import machine, percentile, publish
 from infra.kafka.broker import LocalBroker
 from tests.support import (
-    PRODUCTION_RATE_LIMITS, TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings,
+    PRODUCTION_RATE_LIMITS, ApiProcess, StreamsProcess, free_port, scoped_settings,
 )
 
 PASSWORD = "bench-Password-2026"
@@ -94,11 +93,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second, all kinds together")
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    results = run(args.rate, args.seconds)
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    (out / "auth.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    publish("auth", run(args.rate, args.seconds))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.foundation import machine, percentile
+from benchmarks.foundation import machine, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
 from schemas.envelope import EventEnvelope, decode
@@ -254,11 +254,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
     args = parser.parse_args()
-    results = asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams))
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    (out / "engine.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams)))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {mem_kb / 1024 / 1024:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
+def publish(name: str, results: dict[str, object]) -> None:
+    """Print a benchmark's figures and keep them in ``bench-results/<name>.json``."""
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
@@ -152,11 +160,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the POST /jobs run")
     parser.add_argument("--lag-samples", type=int, default=200)
     args = parser.parse_args()
-    results = run(args.seconds, args.lag_samples)
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    (out / "foundation.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    publish("foundation", run(args.seconds, args.lag_samples))
 
 
 if __name__ == "__main__":

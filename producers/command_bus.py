@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
 
-from producers.event_log import KafkaEventLog
+from producers.event_log import KafkaEventLog, Publishable
 from producers.topics import Topics, partitions_of
 from schemas.commands import CommandEnvelope, CommandReply
 from schemas.dispatch import LeaseRequestDone, LiveJobsCount, LiveJobsQuery
@@ -120,33 +120,29 @@ class CommandBus:
         finally:
             self.forget(ids)
 
-    async def decide_identity(self, command: IdentityCommandEnvelope) -> IdentityReply:
-        """Ask the identity owner; 503 when Kafka or the owner does not answer in time."""
-        (waiter,) = self.expect([command.command_id]).values()
+    async def _ask(self, topic: str, record: Publishable, reply_id: uuid.UUID, who: str, outcome: str) -> Reply:
+        """Append one record and wait, a bounded time, for the reply with ``reply_id``."""
+        (waiter,) = self.expect([reply_id]).values()
         timeout = self._settings.command_timeout_seconds
         try:
-            await self._event_log.append(self._topics.identity_commands, [command])
-            reply = await asyncio.wait_for(waiter, timeout)
+            await self._event_log.append(topic, [record])
+            return await asyncio.wait_for(waiter, timeout)
         except TimeoutError as exc:
-            raise OwnerDidNotAnswer(f"the identity owner did not answer within {timeout:g}s; the outcome is "
-                                    "unknown") from exc
+            raise OwnerDidNotAnswer(f"{who} did not answer within {timeout:g}s; {outcome}") from exc
         finally:
-            self.forget([command.command_id])
+            self.forget([reply_id])
+
+    async def decide_identity(self, command: IdentityCommandEnvelope) -> IdentityReply:
+        """Ask the identity owner; 503 when Kafka or the owner does not answer in time."""
+        reply = await self._ask(self._topics.identity_commands, command, command.command_id,
+                                "the identity owner", "the outcome is unknown")
         assert isinstance(reply, IdentityReply)
         return reply
 
     async def count_live_jobs(self, query: LiveJobsQuery) -> LiveJobsCount:
         """Ask a queue's dispatcher, which owns the queue's job set, how many of its jobs are live."""
-        (waiter,) = self.expect([query.request_id]).values()
-        timeout = self._settings.command_timeout_seconds
-        try:
-            await self._event_log.append(self._topics.dispatch, [query])
-            reply = await asyncio.wait_for(waiter, timeout)
-        except TimeoutError as exc:
-            raise OwnerDidNotAnswer(f"the queue's dispatcher did not answer within {timeout:g}s; "
-                                    "nothing was changed, and repeating the request is safe") from exc
-        finally:
-            self.forget([query.request_id])
+        reply = await self._ask(self._topics.dispatch, query, query.request_id, "the queue's dispatcher",
+                                "nothing was changed, and repeating the request is safe")
         assert isinstance(reply, LiveJobsCount)
         return reply
 

@@ -358,7 +358,8 @@ class RotateSession(_Command):
 
 class RevokeSession(_Command):
     kind: Literal["revoke_session"] = "revoke_session"
-    session_id: uuid.UUID
+    session_id: uuid.UUID | None
+    """None: only the access token below (a token issued without a session)."""
     reason: str
     access_jti: uuid.UUID | None = None
     access_expires_at: AwareDatetime | None = None

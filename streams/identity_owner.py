@@ -23,10 +23,8 @@ from schemas.identity import (
     UserSaved, entity_id_of,
 )
 from streams.deciders.identity import Registry, decide, evolve
-from streams.owning import event_id_for
-from taskforge.errors import (
-    Conflict, CredentialsExpired, InvalidInput, NotFound, TaskForgeError, Unauthenticated,
-)
+from streams.owning import event_id_for, refusal_kind
+from taskforge.errors import CredentialsExpired, TaskForgeError, Unauthenticated
 from taskforge.settings import Settings
 
 
@@ -51,17 +49,12 @@ def tenant_of(event: IdentityEvent) -> Tenant:
 
 
 def _refusal_kind(error: TaskForgeError) -> IdentityRefusal:
+    """The owners' shared kinds, and the two only identity refuses with."""
     if isinstance(error, CredentialsExpired):
         return "expired"
     if isinstance(error, Unauthenticated):
         return "unauthenticated"
-    if isinstance(error, NotFound):
-        return "not_found"
-    if isinstance(error, Conflict):
-        return "conflict"
-    if isinstance(error, InvalidInput):
-        return "invalid"
-    raise TypeError(f"no reply kind for {type(error).__name__}")
+    return refusal_kind(error)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from starlette.responses import Response
 from api.credentials import new_api_key
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
-from api.identity import api_key_view, ask_identity, visible_project
+from api.identity import api_key_view, ask_identity, grantable, visible_project
 from schemas.api.common import Envelope, Pagination
 from schemas.api.identity import ApiKeyCreated, ApiKeyCreateRequest, ApiKeyList
 from schemas.identity import CreateApiKey, RevokeApiKey
-from taskforge.errors import NotFound, PermissionDenied
+from taskforge.errors import NotFound
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -25,14 +25,12 @@ async def create_api_key(body: ApiKeyCreateRequest, ctx: Ctx, principal: Current
                          request_id: RequestId) -> Response:
     principal.require("project:admin")
     project = visible_project(ctx, principal, body.project_id or principal.project_id)
-    beyond = sorted(set(body.permissions) - principal.scopes)
-    if beyond:
-        raise PermissionDenied(f"a key cannot get permissions its creator lacks: {', '.join(beyond)}")
+    permissions = grantable(principal, list(body.permissions), "key")
     key = new_api_key()
     key_id = uuid.uuid4()
     await ask_identity(ctx, CreateApiKey(
         organization_id=principal.organization_id, key_id=key_id, project_id=project.id, name=body.name,
-        prefix=key.prefix, key_hash=key.digest, permissions=tuple(dict.fromkeys(body.permissions)),
+        prefix=key.prefix, key_hash=key.digest, permissions=permissions,  # type: ignore[arg-type]
         rate_limits=body.rate_limits, expires_at=body.expires_at, created_by=principal.subject,
     ), request_id, principal.subject)
     view = api_key_view(ctx.identity.registry.api_keys[key_id])
@@ -49,9 +47,8 @@ async def list_api_keys(ctx: Ctx, principal: CurrentPrincipal, request_id: Reque
     keys = sorted((k for k in ctx.identity.registry.api_keys.values()
                    if k.organization_id == principal.organization_id and k.project_id == principal.project_id
                    and (include_revoked or k.revoked_at is None)), key=lambda k: (k.created_at, k.name))
-    shown = keys[(page - 1) * limit: page * limit]
-    return success(ApiKeyList(api_keys=[api_key_view(k) for k in shown],
-                              pagination=Pagination.of(page, limit, len(keys))), request_id)
+    shown, pagination = Pagination.slice(keys, page, limit)
+    return success(ApiKeyList(api_keys=[api_key_view(k) for k in shown], pagination=pagination), request_id)
 
 
 @router.delete("/{key_id}", response_model=Envelope[dict], summary="Revoke a key, at once on every replica")

@@ -77,7 +77,7 @@ async def logout(ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId,
     if session_id is None and principal.token_jti is None:
         return success({}, request_id, message="Nothing to log out: API keys are revoked with DELETE /api-keys/{id}")
     await ask_identity(ctx, RevokeSession(
-        organization_id=principal.organization_id, session_id=session_id or uuid.uuid4(), reason="logout",
+        organization_id=principal.organization_id, session_id=session_id, reason="logout",
         access_jti=principal.token_jti, access_expires_at=principal.token_expires_at,
     ), request_id, principal.subject)
     return success({}, request_id, message="Logged out")

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from api.credentials import REFRESH_TOKEN_PREFIX, digest, new_client_secret, parse_refresh_token
 from api.deps import CurrentPrincipal, Ctx, PublicCall, RequestId
 from api.envelope import success
-from api.identity import ask_identity, client_view, rotate_session, start_session, visible_project
+from api.identity import ask_identity, client_view, grantable, rotate_session, start_session, visible_project
 from schemas.api.common import Envelope
 from schemas.api.identity import (
     OAuthClientCreated, OAuthClientCreateRequest, OAuthClientList, RevokeRequest, TokenPair, TokenRequest, UserInfo,
@@ -37,14 +37,12 @@ async def create_client(body: OAuthClientCreateRequest, ctx: Ctx, principal: Cur
                         request_id: RequestId) -> Response:
     principal.require("project:admin")
     project = visible_project(ctx, principal, body.project_id or principal.project_id)
-    beyond = sorted(set(body.scopes) - principal.scopes)
-    if beyond:
-        raise PermissionDenied(f"a client cannot get scopes its creator lacks: {', '.join(beyond)}")
+    scopes = grantable(principal, list(body.scopes), "client")
     secret = new_client_secret()
     client_id = uuid.uuid4()
     await ask_identity(ctx, CreateOAuthClient(
         organization_id=principal.organization_id, client_id=client_id, project_id=project.id, name=body.name,
-        secret_prefix=secret.prefix, secret_hash=secret.digest, scopes=tuple(dict.fromkeys(body.scopes)),
+        secret_prefix=secret.prefix, secret_hash=secret.digest, scopes=scopes,  # type: ignore[arg-type]
         created_by=principal.subject), request_id, principal.subject)
     view = client_view(ctx.identity.registry.clients[client_id])
     return success(OAuthClientCreated(**view.model_dump(), client_secret=secret.value), request_id,

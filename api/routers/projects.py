@@ -43,9 +43,8 @@ async def list_projects(ctx: Ctx, principal: CurrentPrincipal, request_id: Reque
     principal.require("project:read")
     projects = [p for p in ctx.identity.registry.projects_of(principal.organization_id)
                 if principal.may_use_project(p.id)]
-    shown = projects[(page - 1) * limit: page * limit]
-    return success(ProjectList(projects=[project_view(p) for p in shown],
-                               pagination=Pagination.of(page, limit, len(projects))), request_id)
+    shown, pagination = Pagination.slice(projects, page, limit)
+    return success(ProjectList(projects=[project_view(p) for p in shown], pagination=pagination), request_id)
 
 
 @router.get("/{project_id}", response_model=Envelope[ProjectView], summary="One project")

@@ -52,9 +52,8 @@ async def list_queues(
     await ctx.queues.tail.catch_up()  # a queue created just before is listed
     entries = [] if project_id not in (None, principal.tenant.project_id) else ctx.queues.of_tenant(principal.tenant)
     entries.sort(key=lambda e: (e.created_at, str(e.id)))
-    shown = entries[(page - 1) * limit: page * limit]
-    result = QueueList(queues=await _with_stats(ctx, principal, shown),
-                       pagination=Pagination.of(page, limit, len(entries)))
+    shown, pagination = Pagination.slice(entries, page, limit)
+    result = QueueList(queues=await _with_stats(ctx, principal, shown), pagination=pagination)
     return success(result, request_id)
 
 

@@ -76,9 +76,8 @@ async def list_users(ctx: Ctx, principal: CurrentPrincipal, request_id: RequestI
     principal.require("org:admin")
     users = sorted((u for u in ctx.identity.registry.users.values() if u.organization_id == principal.organization_id),
                    key=lambda u: (u.created_at, u.email))
-    shown = users[(page - 1) * limit: page * limit]
-    return success(UserList(users=[user_view(u) for u in shown], pagination=Pagination.of(page, limit, len(users))),
-                   request_id)
+    shown, pagination = Pagination.slice(users, page, limit)
+    return success(UserList(users=[user_view(u) for u in shown], pagination=pagination), request_id)
 
 
 @router.post("", status_code=201, response_model=Envelope[UserView], summary="Add a user to the organization (admin)")

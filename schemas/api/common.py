@@ -41,6 +41,11 @@ class Pagination(BaseModel):
     def of(cls, page: int, limit: int, total: int) -> Pagination:
         return cls(page=page, limit=limit, total=total, pages=(total + limit - 1) // limit)
 
+    @classmethod
+    def slice(cls, items: list[T], page: int, limit: int) -> tuple[list[T], Pagination]:
+        """One page of a list held in memory, and its pagination."""
+        return items[(page - 1) * limit: page * limit], cls.of(page, limit, len(items))
+
 
 MAX_JSON_DEPTH = 32
 """The deepest nesting of free-form JSON (payloads, outputs, metadata): deeper is refused with 422."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.identity import (
-    SCOPES, AccessTokenRevoked, ApiKeyRecord, ApiKeySaved, CreateApiKey, CreateOAuthClient,
+    ROLE_SCOPES, SCOPES, AccessTokenRevoked, ApiKeyRecord, ApiKeySaved, CreateApiKey, CreateOAuthClient,
     CreateProject, CreateUser, DeleteProject, DeleteUser, EnsureBootstrap, IdentityEvent, OAuthClientRecord,
     OAuthClientSaved, OrganizationRecord, OrganizationSaved, ProjectDeleted, ProjectRecord, ProjectSaved,
     RegisterOrganization, RevokeAccessToken, RevokeApiKey, RevokeOAuthClient, RevokeSession, RotateSession,
@@ -291,6 +291,18 @@ def subject_is_live(registry: Registry, kind: str, organization_id: uuid.UUID, s
     return False
 
 
+def scopes_now(registry: Registry, kind: str, subject_id: uuid.UUID, granted: frozenset[str]) -> frozenset[str]:
+    """What a token may do today: what it was granted, cut to its user's current role or its client's
+    current scopes, so that a demotion takes effect on the next request, not at the token's expiry."""
+    if kind == "user":
+        user = registry.users.get(subject_id)
+        return granted & ROLE_SCOPES[user.role] if user is not None else frozenset()
+    if kind == "client":
+        client = registry.clients.get(subject_id)
+        return granted & frozenset(client.scopes) if client is not None else frozenset()
+    return frozenset()
+
+
 def _sessions(registry: Registry, c: StartSession | RotateSession | RevokeSession | RevokeAccessToken,
               now: datetime) -> IdentityDecision:
     if isinstance(c, RevokeAccessToken):
@@ -304,8 +316,8 @@ def _sessions(registry: Registry, c: StartSession | RotateSession | RevokeSessio
         return IdentityDecision([SessionSaved(session=SessionRecord(
             id=c.session_id, organization_id=c.organization_id, subject_kind=c.subject_kind, subject_id=c.subject_id,
             scopes=c.scopes, current_hash=c.token_hash, expires_at=c.expires_at, created_at=now, rotated_at=now))])
-    session = registry.session_in(c.organization_id, c.session_id)
     if isinstance(c, RevokeSession):
+        session = registry.session_in(c.organization_id, c.session_id) if c.session_id is not None else None
         events: list[IdentityEvent] = []
         if session is not None and session.revoked_at is None:
             events.append(SessionSaved(session=session.model_copy(update={"revoked_at": now,
@@ -314,6 +326,7 @@ def _sessions(registry: Registry, c: StartSession | RotateSession | RevokeSessio
             events.append(AccessTokenRevoked(jti=c.access_jti, organization_id=c.organization_id,
                                              expires_at=c.access_expires_at))
         return IdentityDecision(events)
+    session = registry.session_in(c.organization_id, c.session_id)
     if session is None or session.revoked_at is not None:
         return _refuse(Unauthenticated("invalid refresh token"))
     if now >= session.expires_at:

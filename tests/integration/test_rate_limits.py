@@ -64,8 +64,7 @@ async def test_unauthenticated_calls_spend_their_address_budget(api: httpx.Async
 
 
 async def test_failed_logins_are_limited_per_account(api: httpx.AsyncClient) -> None:
-    account = await register(api.__class__(transport=api._transport, base_url=api.base_url,  # type: ignore[attr-defined]
-                                           headers=from_ip("198.51.100.1")))
+    account = await register(api, headers=from_ip("198.51.100.1"))
     email = account["email"]
     for i in range(3):
         response = await api.post("/api/v1/auth/login", headers=from_ip(f"198.51.100.{10 + i}"),

@@ -9,7 +9,7 @@ from schemas.identity import (
     CreateApiKey, CreateProject, CreateUser, DeleteProject, DeleteUser, EnsureBootstrap, RevokeAccessToken,
     RegisterOrganization, RotateSession, SessionSaved, StartSession, TouchApiKeys,
 )
-from streams.deciders.identity import IdentityDecision, Registry, decide, evolve, forget_expired
+from streams.deciders.identity import IdentityDecision, Registry, decide, evolve, forget_expired, scopes_now
 from taskforge.errors import Conflict, CredentialsExpired, NotFound, Unauthenticated
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -192,3 +192,15 @@ def test_revoked_access_tokens_are_forgotten_once_expired() -> None:
     apply(registry, RevokeAccessToken(organization_id=c.organization_id, jti=later, expires_at=NOW + timedelta(hours=1)))
     forget_expired(registry, NOW + timedelta(minutes=5))
     assert set(registry.revoked_access) == {later}
+
+
+def test_a_tokens_reach_follows_its_users_current_role() -> None:
+    registry = Registry()
+    c = registered(registry)
+    granted = frozenset({"job:read", "org:admin"})
+    assert scopes_now(registry, "user", c.user_id, granted) == granted
+    member = CreateUser(organization_id=c.organization_id, user_id=uuid.uuid4(), email="m@example.com",
+                        role="member", password_hash="h")
+    apply(registry, member)
+    assert scopes_now(registry, "user", member.user_id, granted) == {"job:read"}
+    assert scopes_now(registry, "user", uuid.uuid4(), granted) == frozenset()  # a deleted user can do nothing
