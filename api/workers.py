@@ -21,7 +21,7 @@ from schemas.api.workers import (
 )
 from schemas.commands import CommandReply
 from schemas.dispatch import LeaseRequestDone, LeaseRequested, lease_command_id
-from schemas.envelope import wrap
+from schemas.envelope import Tenant, wrap
 from schemas.worker import WorkerChange, WorkerState, WorkerStateChanged
 from streams.deciders.worker import is_gone
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
@@ -29,14 +29,15 @@ from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 MAX_METADATA_BYTES = 16 * 1024
 
 
-def worker_view(ctx: AppContext, principal: Principal, worker: WorkerState, now: datetime) -> WorkerView:
+def worker_view(ctx: AppContext, tenant: Tenant, worker: WorkerState, now: datetime, active_jobs: int) -> WorkerView:
+    """The worker as the API shows it; ``active_jobs`` (jobs it holds a live lease on) comes from the read model."""
     next_expected = worker.last_heartbeat_at + timedelta(seconds=worker.heartbeat_interval_seconds)
     status: str = worker.status
     if status != "deregistered" and is_gone(worker, now):
         status = "offline"
     queues = []
     for queue_id in worker.queue_ids:
-        queue = ctx.queues.get(principal.tenant, queue_id)
+        queue = ctx.queues.get(tenant, queue_id)
         queues.append(QueueRef(id=queue_id, name=queue.name if queue is not None else ""))
     return WorkerView(
         id=worker.worker_id, name=worker.name, worker_type=worker.worker_type, queues=queues,
@@ -45,7 +46,15 @@ def worker_view(ctx: AppContext, principal: Principal, worker: WorkerState, now:
         status=status,  # type: ignore[arg-type]
         registered_at=worker.registered_at, last_heartbeat_at=worker.last_heartbeat_at,
         next_expected_heartbeat=next_expected, uptime_seconds=(now - worker.registered_at).total_seconds(),
+        active_jobs=active_jobs,
     )
+
+
+async def worker_views(ctx: AppContext, tenant: Tenant, found: list[WorkerState]) -> list[WorkerView]:
+    """Views of several workers of one tenant, with their active jobs counted in one query."""
+    active = await ctx.jobs.active_by_worker(tenant, [w.worker_id for w in found])
+    now = ctx.clock.now()
+    return [worker_view(ctx, tenant, w, now, active.get(w.worker_id, 0)) for w in found]
 
 
 async def _record(ctx: AppContext, principal: Principal, change: WorkerChange, worker: WorkerState,
@@ -77,7 +86,7 @@ async def register(ctx: AppContext, principal: Principal, request: WorkerRegiste
         registered_at=now, last_heartbeat_at=now,
     )
     await _record(ctx, principal, "registered", worker, request_id)
-    return worker_view(ctx, principal, worker, now)
+    return worker_view(ctx, principal.tenant, worker, now, active_jobs=0)
 
 
 async def _known(ctx: AppContext, principal: Principal, worker_id: uuid.UUID) -> WorkerState:
@@ -103,14 +112,14 @@ async def drain(ctx: AppContext, principal: Principal, worker_id: uuid.UUID, req
     principal.require("worker:write")
     worker = (await _known(ctx, principal, worker_id)).model_copy(update={"status": "draining"})
     await _record(ctx, principal, "draining", worker, request_id)
-    return worker_view(ctx, principal, worker, ctx.clock.now())
+    return (await worker_views(ctx, principal.tenant, [worker]))[0]
 
 
 async def deregister(ctx: AppContext, principal: Principal, worker_id: uuid.UUID, request_id: str) -> WorkerView:
     principal.require("worker:write")
     worker = (await _known(ctx, principal, worker_id)).model_copy(update={"status": "deregistered"})
     await _record(ctx, principal, "deregistered", worker, request_id)
-    return worker_view(ctx, principal, worker, ctx.clock.now())
+    return (await worker_views(ctx, principal.tenant, [worker]))[0]
 
 
 # --- leasing ---------------------------------------------------------------------------------

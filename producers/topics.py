@@ -83,7 +83,7 @@ class Topics:
     @property
     def projected(self) -> list[str]:
         """The topics whose events feed the ClickHouse read models."""
-        return [self.job_events, self.queue_events]
+        return [self.job_events, self.queue_events, self.worker_events]
 
 
 async def ensure_topics(settings: Settings, topics: Topics) -> list[str]:

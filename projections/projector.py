@@ -4,7 +4,8 @@ A batch's rows are inserted (its tables concurrently) before the follower's posi
 moves, so a reader released by the barrier sees them. Job rows are read-modify-write:
 the projector is their only writer, keeps the rows it wrote in memory, and loads the
 others once per batch (one query per tenant). The cache changes only after an insert
-succeeded, so a retried batch is computed afresh.
+succeeded and is dropped when one fails, so a retried batch is computed afresh from what
+is stored: the cancel rows of the collapsing jobs tables must match the stored rows exactly.
 
 The offsets the projector resumes from are written after the rows they cover, on a short
 interval rather than per batch: they are only a resume hint, because every table is
@@ -51,6 +52,7 @@ class Projector:
         self._rows: dict[uuid.UUID, Row] = {}
         self._unsaved: dict[TopicPartition, int] = {}
         self._saver: asyncio.Task[None] | None = None
+        self._fresh_from: dict[TopicPartition, int] | None = None
 
     async def start(self) -> None:
         if await ensure_schema(self._store):
@@ -64,10 +66,24 @@ class Projector:
         )
         return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
+    async def _horizon(self) -> dict[TopicPartition, int]:
+        """Where records start that no earlier run can have projected.
+
+        A submission below it may already be stored (a restart re-reads up to an offsets interval;
+        a failed batch is retried), so its row is loaded like any other; above it, the job is new
+        and the lookup is skipped. Empty tables mean nothing was projected: no horizon at all.
+        """
+        if self._fresh_from is None:
+            empty = not await self._store.scalar("SELECT count() FROM jobs")
+            self._fresh_from = {} if empty else await self.tail.end_offsets()
+        return self._fresh_from
+
     async def _current_rows(self, records: list[LogRecord]) -> dict[uuid.UUID, Row]:
         """The stored rows of the jobs this batch touches, except those it creates."""
         wanted: dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]] = defaultdict(set)
-        created = {r.envelope.aggregate_id for r in records if isinstance(r.envelope.data, JobSubmitted)}
+        horizon = await self._horizon()
+        created = {r.envelope.aggregate_id for r in records if isinstance(r.envelope.data, JobSubmitted)
+                   and r.offset >= horizon.get(TopicPartition(r.topic, r.partition), 0)}
         for record in records:
             job_id = record.envelope.aggregate_id
             if is_job_event(record) and job_id not in self._rows and job_id not in created:
@@ -85,7 +101,15 @@ class Projector:
     async def _write(self, records: list[LogRecord], next_positions: dict[TopicPartition, int]) -> None:
         current = await self._current_rows(records)
         tables, changed = rows_for(records, current)
-        await asyncio.gather(*(self._store.insert(table, rows, COLUMNS[table]) for table, rows in tables.items()))
+        try:
+            await asyncio.gather(*(self._store.insert(table, rows, COLUMNS[table]) for table, rows in tables.items()))
+        except BaseException:
+            # Some of the inserts may have landed. The retry must cancel exactly the rows that are now
+            # stored, so it reads them from ClickHouse rather than trusting this cache.
+            self._rows.clear()
+            if self._fresh_from is not None:
+                self._fresh_from.update(next_positions)
+            raise
         if len(self._rows) + len(changed) > ROW_CACHE_LIMIT:
             self._rows.clear()  # reloaded from ClickHouse on demand
         self._rows.update(changed)

@@ -65,9 +65,9 @@ class JobQueries:
             clauses.append("created_at < {created_before:DateTime64(6, 'UTC')}")
             params["created_before"] = where.created_before
         condition = " AND ".join(clauses)
-        total = await self._store.scalar(f"SELECT count() FROM jobs FINAL WHERE {condition}", params)
+        total = await self._store.scalar(f"SELECT sum(sign) FROM jobs_by_time WHERE {condition}", params)
         rows = await self._store.query(
-            f"SELECT {_JOB_LIST_FIELDS} FROM jobs FINAL WHERE {condition} "
+            f"SELECT {_JOB_LIST_FIELDS} FROM jobs_by_time FINAL WHERE {condition} "
             "ORDER BY created_at DESC, id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
             {**params, "limit": limit, "offset": (page - 1) * limit},
         )
@@ -86,8 +86,8 @@ class JobQueries:
         if not queue_ids:
             return {}
         rows = await self._store.query(
-            f"SELECT queue_id, status, count() AS n FROM jobs FINAL WHERE {_TENANT} "
-            "AND queue_id IN {ids:Array(UUID)} GROUP BY queue_id, status",
+            f"SELECT queue_id, status, sum(sign) AS n FROM jobs WHERE {_TENANT} "
+            "AND queue_id IN {ids:Array(UUID)} GROUP BY queue_id, status HAVING n != 0",
             {"org": tenant.organization_id, "project": tenant.project_id, "ids": queue_ids},
         )
         counts: dict[uuid.UUID, dict[str, int]] = {q: {} for q in queue_ids}
@@ -95,12 +95,24 @@ class JobQueries:
             counts[row["queue_id"]][row["status"]] = int(row["n"])
         return counts
 
+    async def active_by_worker(self, tenant: Tenant, worker_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Jobs in processing per worker (a live lease each), for the listed workers."""
+        if not worker_ids:
+            return {}
+        rows = await self._store.query(
+            f"SELECT worker_id, sum(sign) AS n FROM jobs WHERE {_TENANT} AND status = 'processing' "
+            "AND worker_id IN {ids:Array(UUID)} GROUP BY worker_id HAVING n != 0",
+            {"org": tenant.organization_id, "project": tenant.project_id, "ids": worker_ids},
+        )
+        return {row["worker_id"]: int(row["n"]) for row in rows}
+
     async def queue_metrics(self, tenant: Tenant, queue_id: uuid.UUID, start: datetime, end: datetime) -> QueueMetrics:
         return await _queue_metrics(self._store, tenant, queue_id, start, end)
 
     async def jobs_by_queue_and_status(self, tenant: Tenant) -> dict[str, dict[str, int]]:
         rows = await self._store.query(
-            f"SELECT queue_name, status, count() AS n FROM jobs FINAL WHERE {_TENANT} GROUP BY queue_name, status",
+            f"SELECT queue_name, status, sum(sign) AS n FROM jobs WHERE {_TENANT} GROUP BY queue_name, status "
+            "HAVING n != 0",
             {"org": tenant.organization_id, "project": tenant.project_id})
         counts: dict[str, dict[str, int]] = {}
         for row in rows:
@@ -119,7 +131,8 @@ class JobQueries:
         counts = ", ".join(f"countIf(v <= {b}) AS le_{b}" for b in buckets)
         rows = await self._store.query(
             f"SELECT queue_name, count() AS count, sum(v) AS sum, {counts} FROM "
-            f"(SELECT queue_name, {value} AS v FROM jobs FINAL WHERE {_TENANT} AND {condition}) GROUP BY queue_name",
+            f"(SELECT queue_name, {value} AS v FROM jobs_by_time FINAL WHERE {_TENANT} AND {condition}) "
+            "GROUP BY queue_name",
             {"org": tenant.organization_id, "project": tenant.project_id})
         return {row["queue_name"]: row for row in rows}
 
@@ -142,21 +155,23 @@ async def _queue_metrics(store: ClickHouseStore, tenant: Tenant, queue_id: uuid.
     Processing time is the worker's reported duration, or lease-to-completion when it reported none.
     Failed counts jobs that ended failed or dead-lettered in the period (not retried attempts).
     """
-    done = "completed_at >= {start:DateTime64(6)} AND completed_at < {end:DateTime64(6)}"
+    tenant_queue = {"org": tenant.organization_id, "project": tenant.project_id, "queue": queue_id}
+    depth = (await store.query(
+        "SELECT sumIf(sign, status = 'pending') AS pending, sumIf(sign, status = 'processing') AS processing "
+        f"FROM jobs WHERE {_TENANT} AND queue_id = {{queue:UUID}}", tenant_queue))[0]
+    succeeded = "status = 'succeeded'"
     took = _TOOK
-    rows = await store.query(
-        "SELECT countIf(status = 'pending') AS pending, countIf(status = 'processing') AS processing, "
-        f"countIf(status = 'succeeded' AND {done}) AS succeeded, "
-        f"countIf(status IN ('failed', 'dead_lettered') AND {done}) AS failed, "
-        f"avgIf({took}, status = 'succeeded' AND {done}) AS avg_ms, "
-        f"quantileExactIf(0.95)({took}, status = 'succeeded' AND {done}) AS p95_ms, "
-        f"quantileExactIf(0.99)({took}, status = 'succeeded' AND {done}) AS p99_ms "
-        f"FROM jobs FINAL WHERE {_TENANT} AND queue_id = {{queue:UUID}}",
-        {"org": tenant.organization_id, "project": tenant.project_id, "queue": queue_id, "start": start, "end": end},
+    rows = await store.query(  # only the jobs completed in the period: a range of the time-ordered table
+        f"SELECT countIf({succeeded}) AS succeeded, countIf(status IN ('failed', 'dead_lettered')) AS failed, "
+        f"avgIf({took}, {succeeded}) AS avg_ms, quantileExactIf(0.95)({took}, {succeeded}) AS p95_ms, "
+        f"quantileExactIf(0.99)({took}, {succeeded}) AS p99_ms "
+        f"FROM jobs_by_time FINAL WHERE {_TENANT} AND queue_id = {{queue:UUID}} "
+        "AND completed_at >= {start:DateTime64(6)} AND completed_at < {end:DateTime64(6)}",
+        {**tenant_queue, "start": start, "end": end},
     )
     row = rows[0]
     timed = int(row["succeeded"]) > 0  # ClickHouse answers nan / 0 for an empty aggregate
-    return QueueMetrics(int(row["pending"]), int(row["processing"]), int(row["succeeded"]), int(row["failed"]),
+    return QueueMetrics(int(depth["pending"]), int(depth["processing"]), int(row["succeeded"]), int(row["failed"]),
                         *((_number(row[k]) if timed else None) for k in ("avg_ms", "p95_ms", "p99_ms")))
 
 

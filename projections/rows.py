@@ -1,8 +1,12 @@
 """Turn log records into read-model rows. Pure: no I/O, so recorded logs can be checked without a broker.
 
 A job row carries the job's ``version``: the sequence its owner gave the newest event
-applied. An event whose sequence is not newer (a redelivered decision) changes nothing,
-and the jobs table (ReplacingMergeTree by version) keeps the newest row.
+applied. An event whose sequence is not newer (a redelivered decision) changes nothing.
+
+The jobs tables collapse (VersionedCollapsingMergeTree): a batch that changes a job writes a
+*cancel* row (the row as it stood, ``sign = -1``) and the new row (``sign = +1``). Counting
+by ``sum(sign)`` is then exact without FINAL, which is what keeps depth and list totals cheap
+over millions of jobs: a job's old status is taken back by its cancel row.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from schemas.job import (
     JobSucceeded,
 )
 from schemas.queue import QueueChanged, QueueCreated, QueueDeleted
+from schemas.worker import WorkerStateChanged
 from streams.deciders.job import TRANSITIONS
 
 JOB_COLUMNS = (
@@ -30,11 +35,17 @@ JOB_EVENT_COLUMNS = (
     "organization_id", "project_id", "job_id", "event_id", "event_type", "schema_version", "sequence", "occurred_at",
     "actor", "correlation_id", "causation_id", "data", "kafka_partition", "kafka_offset",
 )
+JOB_TABLE_COLUMNS = (*JOB_COLUMNS, "sign")
 QUEUE_COLUMNS = (
     "organization_id", "project_id", "id", "name", "description", "priority", "settings", "is_active",
     "deleted", "created_at", "updated_at", "version",
 )
-COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_COLUMNS, "job_events": JOB_EVENT_COLUMNS, "queues": QUEUE_COLUMNS}
+WORKER_COLUMNS = (
+    "organization_id", "project_id", "id", "name", "worker_type", "queue_ids", "job_types", "max_concurrent_jobs",
+    "heartbeat_interval_seconds", "metadata", "status", "registered_at", "last_heartbeat_at", "version",
+)
+COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_TABLE_COLUMNS, "job_events": JOB_EVENT_COLUMNS, "queues": QUEUE_COLUMNS,
+                                       "workers": WORKER_COLUMNS}
 JOB_EVENT_TYPES = frozenset({"JobSubmitted", *TRANSITIONS})
 
 Row = dict[str, Any]
@@ -121,10 +132,21 @@ def queue_row(record: LogRecord, event: QueueCreated | QueueDeleted) -> tuple[An
     )
 
 
+def worker_row(record: LogRecord, event: WorkerStateChanged) -> tuple[Any, ...]:
+    """The worker as this record leaves it (each record holds the whole state)."""
+    e, w = record.envelope, event.worker
+    return (
+        e.organization_id, e.project_id, w.worker_id, w.name, w.worker_type, list(w.queue_ids), list(w.job_types),
+        w.max_concurrent_jobs, w.heartbeat_interval_seconds, orjson.dumps(w.metadata).decode(), w.status,
+        w.registered_at, w.last_heartbeat_at, record.offset,
+    )
+
+
 def rows_for(records: list[LogRecord], current: dict[Any, Row]) -> tuple[dict[str, list[tuple[Any, ...]]], dict[Any, Row]]:
     """The rows a batch adds to each table, and the job rows it changed.
 
-    ``current`` holds the job rows as they stand before the batch (it is not modified).
+    ``current`` holds the job rows as they stand before the batch, exactly as stored (it is not modified):
+    each changed job gets a cancel row of that state and a row of its new state.
     """
     tables: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     changed: dict[Any, Row] = {}
@@ -138,6 +160,11 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row]) -> tuple[dict[st
             tables["job_events"].append(job_event_row(record))
         elif isinstance(event, QueueCreated | QueueDeleted):
             tables["queues"].append(queue_row(record, event))
-    if changed:
-        tables["jobs"] = [tuple(row[c] for c in JOB_COLUMNS) for row in changed.values()]
+        elif isinstance(event, WorkerStateChanged):
+            tables["workers"].append(worker_row(record, event))
+    for job_id, row in changed.items():
+        before = current.get(job_id)
+        if before is not None:  # take the stored state back before writing the new one
+            tables["jobs"].append((*(before[c] for c in JOB_COLUMNS), -1))
+        tables["jobs"].append((*(row[c] for c in JOB_COLUMNS), 1))
     return dict(tables), changed

@@ -3,21 +3,20 @@
 ``SCHEMA_VERSION`` names the shape below. A store holding another version is dropped
 and rebuilt from offset zero at start: read models are disposable, the log is the truth.
 
-Current job rows are ReplacingMergeTree versioned by the owner's event sequence; queue
-rows by the record's offset in the compacted queue topic (one queue, one partition). The
+Current job rows collapse (VersionedCollapsingMergeTree by the owner's event sequence,
+see ``projections.rows``), so counts are ``sum(sign)`` without FINAL; queue
+and worker rows by the record's offset in their compacted topic (one aggregate, one partition). The
 job history is ReplacingMergeTree on the event id, so a redelivered decision or a
-re-read range of the log adds nothing. Queries read with FINAL.
+re-read range of the log adds nothing. Row queries read with FINAL; counts sum the sign.
 """
 
 from __future__ import annotations
 
 from projections.store import ClickHouseStore
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-TABLES: dict[str, str] = {
-    "jobs": """
-        CREATE TABLE IF NOT EXISTS jobs (
+_JOB_COLUMNS_DDL = """
             organization_id UUID,
             project_id UUID,
             id UUID,
@@ -39,9 +38,32 @@ TABLES: dict[str, str] = {
             updated_at DateTime64(6, 'UTC'),
             started_at Nullable(DateTime64(6, 'UTC')),
             completed_at Nullable(DateTime64(6, 'UTC')),
-            version UInt64
-        ) ENGINE = ReplacingMergeTree(version)
+            version UInt64,
+            sign Int8"""
+
+#: Objects that hold no rows of their own.
+VIEWS = frozenset({"jobs_by_time_view"})
+
+TABLES: dict[str, str] = {
+    "jobs": f"""
+        CREATE TABLE IF NOT EXISTS jobs ({_JOB_COLUMNS_DDL})
+        ENGINE = VersionedCollapsingMergeTree(sign, version)
         ORDER BY (organization_id, project_id, id)
+        -- point reads by id: small granules and compression blocks, so a lookup decompresses little
+        SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384
+    """,
+    # The same rows in time order, copied by the view below inside ClickHouse: lists newest first,
+    # and periods of completed jobs (the minmax index), read a range of this table instead of all
+    # of a tenant's jobs. created_at never changes, so a job's rows share one sorting key here too.
+    "jobs_by_time": f"""
+        CREATE TABLE IF NOT EXISTS jobs_by_time (
+            {_JOB_COLUMNS_DDL},
+            INDEX completed completed_at TYPE minmax GRANULARITY 1
+        ) ENGINE = VersionedCollapsingMergeTree(sign, version)
+        ORDER BY (organization_id, project_id, created_at, id)
+    """,
+    "jobs_by_time_view": """
+        CREATE MATERIALIZED VIEW IF NOT EXISTS jobs_by_time_view TO jobs_by_time AS SELECT * FROM jobs
     """,
     "job_events": """
         CREATE TABLE IF NOT EXISTS job_events (
@@ -79,6 +101,25 @@ TABLES: dict[str, str] = {
         ) ENGINE = ReplacingMergeTree(version)
         ORDER BY (organization_id, project_id, id)
     """,
+    "workers": """
+        CREATE TABLE IF NOT EXISTS workers (
+            organization_id UUID,
+            project_id UUID,
+            id UUID,
+            name String,
+            worker_type String,
+            queue_ids Array(UUID),
+            job_types Array(String),
+            max_concurrent_jobs UInt32,
+            heartbeat_interval_seconds UInt32,
+            metadata String,
+            status LowCardinality(String),
+            registered_at DateTime64(6, 'UTC'),
+            last_heartbeat_at DateTime64(6, 'UTC'),
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version)
+        ORDER BY (organization_id, project_id, id)
+    """,
     "projector_offsets": """
         CREATE TABLE IF NOT EXISTS projector_offsets (
             topic String,
@@ -103,7 +144,7 @@ async def create_tables(store: ClickHouseStore) -> None:
 
 
 async def drop_tables(store: ClickHouseStore) -> None:
-    for name in TABLES:
+    for name in reversed(TABLES):  # the view before the tables it reads and writes
         await store.command(f"DROP TABLE IF EXISTS {name}")
 
 

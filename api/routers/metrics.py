@@ -77,7 +77,7 @@ async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: Requ
     def total(status: str) -> int:
         return sum(by_status.get(status, 0) for by_status in counts.values())
 
-    workers = [worker_view(ctx, principal, w, now) for w in ctx.workers.of_tenant(principal.tenant)]
+    workers = [worker_view(ctx, principal.tenant, w, now, active_jobs=0) for w in ctx.workers.of_tenant(principal.tenant)]
     workers = [w for w in workers if w.status != "deregistered"]
     metrics = SystemMetrics(
         system=HostMetrics(**ctx.host.reading(ctx.settings.data_dir)),

@@ -11,10 +11,12 @@ from starlette.responses import Response
 from api import workers
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
+from api.identity import visible_project
 from schemas.api.common import Envelope
 from schemas.api.workers import (
     HeartbeatView, LeaseRequest, LeaseResponse, WorkerList, WorkerRegisterRequest, WorkerView,
 )
+from schemas.envelope import Tenant
 from taskforge.errors import NotFound
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -29,12 +31,17 @@ async def register(body: WorkerRegisterRequest, ctx: Ctx, principal: CurrentPrin
 @router.get("", response_model=Envelope[WorkerList], summary="List workers")
 async def list_workers(
     ctx: Ctx, principal: CurrentPrincipal, request_id: RequestId,
+    project_id: Annotated[uuid.UUID | None, Query(description="Another project of the caller's organization that "
+                                                   "the caller may use; default: the project it acts on.")] = None,
     worker_type: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[str | None, Query(pattern="^(online|draining|offline|deregistered)$")] = None,
 ) -> Response:
     principal.require("worker:read")
-    now = ctx.clock.now()
-    views = [workers.worker_view(ctx, principal, w, now) for w in ctx.workers.of_tenant(principal.tenant)]
+    tenant = principal.tenant
+    if project_id is not None:
+        tenant = Tenant(organization_id=principal.organization_id,
+                        project_id=visible_project(ctx, principal, project_id).id)
+    views = await workers.worker_views(ctx, tenant, ctx.workers.of_tenant(tenant))
     views = [v for v in views if (worker_type is None or v.worker_type == worker_type)
              and (status is None or v.status == status)]
     views.sort(key=lambda v: v.registered_at, reverse=True)
@@ -47,7 +54,7 @@ async def get_worker(worker_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal
     worker = await ctx.workers.find(principal.tenant, worker_id)
     if worker is None:
         raise NotFound(f"worker {worker_id} not found")
-    return success(workers.worker_view(ctx, principal, worker, ctx.clock.now()), request_id)
+    return success((await workers.worker_views(ctx, principal.tenant, [worker]))[0], request_id)
 
 
 @router.post("/{worker_id}/heartbeat", response_model=Envelope[HeartbeatView], summary="Heartbeat")

@@ -64,6 +64,7 @@ class WorkerView(BaseModel):
     last_heartbeat_at: datetime
     next_expected_heartbeat: datetime
     uptime_seconds: float
+    active_jobs: int = Field(description="Jobs this worker holds a live lease on, from the read model.")
 
 
 class WorkerList(BaseModel):

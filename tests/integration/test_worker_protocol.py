@@ -220,3 +220,49 @@ async def test_a_silent_workers_leases_go_back_at_once(api: httpx.AsyncClient) -
     taker = await worker(api, [q["name"]])
     (again,) = await lease_until(api, taker["id"], 1)
     assert again["id"] == job["id"] and again["attempt"] == 2
+
+
+async def test_a_worker_shows_the_jobs_it_holds(api: httpx.AsyncClient) -> None:
+    q = await queue(api)
+    w = await worker(api, [q["name"]])
+    assert w["active_jobs"] == 0
+    jobs = [await submit(api, q["name"]) for _ in range(2)]
+    leased = await lease_until(api, w["id"], 2, queue=q["name"])
+    assert {j["id"] for j in leased} == {j["id"] for j in jobs}
+
+    async def holding(count: int) -> bool:
+        got = (await api.get(f"/api/v1/workers/{w['id']}", headers=AUTH)).json()["data"]
+        listed = (await api.get("/api/v1/workers", headers=AUTH)).json()["data"]["workers"]
+        mine = next(v for v in listed if v["id"] == w["id"])
+        return got["active_jobs"] == count and mine["active_jobs"] == count
+
+    await eventually(lambda: holding(2), timeout=5)
+    done = await api.post(f"/api/v1/jobs/{leased[0]['id']}/complete", headers=AUTH,
+                          json={"lease_id": leased[0]["lease_id"], "output": {}})
+    assert done.status_code == 200, done.text
+    await eventually(lambda: holding(1), timeout=5)
+
+
+async def test_workers_of_another_visible_project_are_listed_by_project_id(api: httpx.AsyncClient) -> None:
+    account = (await api.post("/api/v1/auth/register", json={
+        "email": f"{uuid.uuid4().hex[:10]}@example.com", "password": "correct-Horse-battery-9",
+        "organization_name": "Workers Inc", "name": "Ada"})).json()["data"]
+    admin = {"Authorization": f"Bearer {account['tokens']['access_token']}"}
+    second = (await api.post("/api/v1/projects", headers=admin, json={"name": "batch"})).json()["data"]
+    in_second = {**admin, "X-Project-Id": second["id"]}
+    q_name = f"q-{uuid.uuid4().hex[:8]}"
+    assert (await api.post("/api/v1/queues", headers=in_second, json={"name": q_name})).status_code == 201
+    registered = await api.post("/api/v1/workers", headers=in_second, json={"name": "w2", "queues": [q_name]})
+    assert registered.status_code == 201, registered.text
+
+    default_list = (await api.get("/api/v1/workers", headers=admin)).json()["data"]
+    assert default_list["workers"] == [], "the default project has no workers"
+    by_id = (await api.get("/api/v1/workers", headers=admin, params={"project_id": second["id"]})).json()["data"]
+    assert [w["id"] for w in by_id["workers"]] == [registered.json()["data"]["id"]] and by_id["total"] == 1
+
+    bootstrap_project = (await api.get("/api/v1/auth/validate", headers=AUTH)).json()["data"]["project_id"]
+    for hidden in (bootstrap_project, str(uuid.uuid4())):  # another organization's project, or none at all
+        response = await api.get("/api/v1/workers", headers=admin, params={"project_id": hidden})
+        assert response.status_code == 404 and response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    narrow = await api.get("/api/v1/workers", headers=AUTH, params={"project_id": second["id"]})
+    assert narrow.status_code == 404, "a key of another organization cannot name this project"

@@ -15,6 +15,7 @@ from schemas.job import (
     JobSucceeded,
 )
 from schemas.queue import QueueCreated, QueueDeleted, QueuePaused, QueueSettings
+from schemas.worker import WorkerState, WorkerStateChanged
 
 TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
 AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -42,6 +43,7 @@ def test_job_submitted_becomes_a_job_row_and_a_history_row() -> None:
     tables, changed = rows_for([record(event, 1, offset=41)], {})
     (job,) = tables["jobs"]
     row = dict(zip(COLUMNS["jobs"], job, strict=True))
+    assert row.pop("sign") == 1, "a new job has no stored row to take back"
     assert changed[JOB] == row
     assert row["organization_id"] == TENANT.organization_id and row["project_id"] == TENANT.project_id
     assert (row["id"], row["queue_id"], row["status"], row["priority"], row["max_attempts"]) == (
@@ -86,6 +88,38 @@ def test_a_whole_life_updates_one_row() -> None:
     assert (final["status"], final["attempt_count"], final["duration_ms"]) == ("succeeded", 2, 15)
     assert orjson.loads(final["output"]) == {"ok": True} and final["error_message"] is None
     assert final["completed_at"] == later[5] and final["created_at"] == later[0]
+
+
+def test_a_changed_job_takes_its_stored_row_back_and_writes_its_new_one() -> None:
+    stored = job_row_after(None, record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1))
+    assert stored is not None
+    lease = uuid.uuid4()
+    tables, changed = rows_for([
+        record(JobLeased(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, deadline=AT), 2),
+        record(JobSucceeded(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, output=None, duration_ms=3), 3),
+    ], {JOB: stored})
+    cancel, new = (dict(zip(COLUMNS["jobs"], row, strict=True)) for row in tables["jobs"])
+    assert cancel.pop("sign") == -1 and cancel == stored, "the cancel row is the stored row, unchanged"
+    assert new.pop("sign") == 1 and new == changed[JOB] and new["status"] == "succeeded" and new["version"] == 3
+    counts: dict[str, int] = {}
+    for row in tables["jobs"]:
+        status = row[COLUMNS["jobs"].index("status")]
+        counts[status] = counts.get(status, 0) + row[-1]
+    assert counts == {"pending": -1, "succeeded": 1}, "summed with the stored +1, pending drops to 0"
+
+
+def test_a_worker_state_becomes_a_worker_row_versioned_by_its_offset() -> None:
+    worker = WorkerState(worker_id=WORKER, name="w1", worker_type="gpu", queue_ids=[uuid.uuid4()], job_types=["t"],
+                         max_concurrent_jobs=4, heartbeat_interval_seconds=30, metadata={"zone": "a"},
+                         status="draining", registered_at=AT, last_heartbeat_at=AT + timedelta(seconds=30))
+    tables, changed = rows_for([record(WorkerStateChanged(change="draining", worker=worker), 1, offset=77,
+                                       aggregate_id=WORKER)], {})
+    (row,) = (dict(zip(COLUMNS["workers"], r, strict=True)) for r in tables["workers"])
+    assert changed == {} and set(tables) == {"workers"}
+    assert (row["id"], row["name"], row["worker_type"], row["status"], row["version"]) == (
+        WORKER, "w1", "gpu", "draining", 77)
+    assert row["queue_ids"] == worker.queue_ids and orjson.loads(row["metadata"]) == {"zone": "a"}
+    assert row["last_heartbeat_at"] == AT + timedelta(seconds=30) and row["organization_id"] == TENANT.organization_id
 
 
 def test_a_repeated_event_changes_nothing() -> None:

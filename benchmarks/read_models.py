@@ -1,0 +1,257 @@
+"""Read-model figures at scale, on this machine, against real processes over loopback.
+
+1. Ten million job events (``--events``) of realistic lives go through Kafka: a stamped copy
+   of a block made by the owners' own rules (``benchmarks.event_stream``), one tenant, a work
+   queue and its dead-letter queue, spread over the weeks before now.
+2. The API starts and its projector writes them all into ClickHouse (chdb): the projector's
+   sustained rate is events over the time from start until ``/ready`` (caught up).
+3. Query latency through the HTTP API, sequential, one keep-alive client: ``GET /jobs/{id}``
+   of random jobs, ``GET /jobs`` filtered (queue and status) at page 1 and page 100,
+   ``GET /metrics/queues/{id}`` for the last hour and the last day.
+4. Append-to-queryable lag while 2,000 events/s are appended: after each append is
+   acknowledged, ``GET /jobs/{id}`` of a job it touched. That read goes through the read
+   barrier, so it answers once the projector has written everything appended before it:
+   its time is an upper bound of the lag (it includes the HTTP round trip and the query).
+5. ``taskforge replay`` (API stopped): drop the read models and rebuild them from offset zero.
+
+Run: ``make bench-read-models`` (ten million events: about half an hour here) or
+``python -m benchmarks.read_models --events 1000000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.engine import cpu_seconds
+from benchmarks.event_stream import StampedEvent, TemplateBlock
+from benchmarks.foundation import machine, percentile, publish
+from infra.kafka.broker import LocalBroker
+from producers.event_log import KafkaEventLog
+from producers.topics import Topics, ensure_topics
+from schemas.envelope import Tenant
+from taskforge.settings import Settings
+from tests.generated_log import queue_events, queues_for
+from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env
+
+BLOCK_JOBS = 2_000  # about 10,600 events a copy
+SAMPLED_IDS = 5_000
+
+
+def figures(samples: list[float]) -> dict[str, float]:
+    return {"samples": len(samples), "p50_ms": round(percentile(samples, 50) * 1000, 2),
+            "p99_ms": round(percentile(samples, 99) * 1000, 2), "max_ms": round(max(samples) * 1000, 2)}
+
+
+class Loader:
+    """Appends stamped copies of one block; remembers a sample of the job ids it wrote."""
+
+    def __init__(self, settings: Settings, tenant: Tenant) -> None:
+        self.settings = settings
+        self.topics = Topics.from_settings(settings)
+        self.tenant = tenant
+        self.work, self.dead = queues_for(tenant)
+        self.rng = random.Random(11)
+        self.job_ids: list[str] = []
+        self.log = KafkaEventLog(settings)
+        self.block: TemplateBlock | None = None
+
+    async def start(self, copies: int) -> None:
+        """Build the block so that ``copies`` copies end about an hour before now."""
+        start = datetime.now(UTC) - timedelta(seconds=BLOCK_JOBS * copies) - timedelta(hours=1)
+        self.block = await asyncio.to_thread(TemplateBlock.build, self.tenant, self.work, self.dead, BLOCK_JOBS, start)
+        await self.log.start()
+        await self.log.append(self.topics.queue_events, queue_events(self.tenant, (self.work, self.dead), start))
+
+    def copy(self, n: int) -> list[StampedEvent]:
+        assert self.block is not None
+        return self.block.copy(n, self.rng)
+
+    async def append(self, records: list[StampedEvent]) -> None:
+        await self.log.append(self.topics.job_events, records)
+
+    def remember(self, records: list[StampedEvent], every: int) -> None:
+        self.job_ids.extend(r.key.decode() for r in records[::every] if r.header_values[0] == b"JobSubmitted")
+
+    async def load(self, events: int) -> dict[str, Any]:
+        assert self.block is not None
+        copies = -(-events // len(self.block))
+        every = max(1, copies * len(self.block) // SAMPLED_IDS)
+        began = time.monotonic()
+        for n in range(copies):
+            records = self.copy(n)
+            await self.append(records)
+            self.remember(records, every)
+            if n % 50 == 0:
+                done = (n + 1) * len(self.block)
+                print(f"\rloaded {done:,} events, {done / (time.monotonic() - began):,.0f}/s", end="", flush=True)
+        seconds = time.monotonic() - began
+        total = copies * len(self.block)
+        print(flush=True)
+        return {"events": total, "seconds": round(seconds, 1), "events_per_second": round(total / seconds)}
+
+    async def stop(self) -> None:
+        await self.log.stop()
+
+
+def query_latency(client: httpx.Client, loader: Loader, samples: int) -> dict[str, Any]:
+    rng = random.Random(3)
+    now = datetime.now(UTC)
+    queue = str(loader.work.queue_id)
+    filtered = {"queue_id": queue, "status": "succeeded", "limit": 100}
+
+    def timed(path: str, params: dict[str, Any] | None = None, count: int = samples) -> list[float]:
+        took = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            response = client.get(path, params=params)
+            took.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text
+        return took
+
+    for _ in range(20):  # warm-up: connections, chdb's caches
+        client.get("/api/v1/jobs", params=filtered)
+    by_id = []
+    for job_id in rng.sample(loader.job_ids, min(samples * 5, len(loader.job_ids))):
+        t0 = time.perf_counter()
+        response = client.get(f"/api/v1/jobs/{job_id}")
+        by_id.append(time.perf_counter() - t0)
+        assert response.status_code == 200, response.text
+    first = client.get("/api/v1/jobs", params=filtered).json()["data"]
+    return {
+        "jobs_in_tenant": client.get("/api/v1/jobs", params={"limit": 1}).json()["data"]["pagination"]["total"],
+        "succeeded_in_work_queue": first["pagination"]["total"],
+        "get_job_by_id": figures(by_id),
+        "list_filtered_page_1": figures(timed("/api/v1/jobs", {**filtered, "page": 1})),
+        "list_filtered_page_100": figures(timed("/api/v1/jobs", {**filtered, "page": 100})),
+        "queue_metrics_last_hour": figures(timed(f"/api/v1/metrics/queues/{queue}", {
+            "start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat()})),
+        "queue_metrics_last_day": figures(timed(f"/api/v1/metrics/queues/{queue}", {
+            "start": (now - timedelta(days=1)).isoformat(), "end": now.isoformat()})),
+    }
+
+
+async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: float) -> dict[str, Any]:
+    """Append ``rate`` events/s in chunks of 100; after each acked chunk, read one of its jobs by id."""
+    chunk = 100
+    lags: list[float] = []
+    pending: list[StampedEvent] = []
+    n = loader.rng.randrange(1_000_000)
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+                                 timeout=30) as client:
+        async def probe(job_id: str, appended: float) -> None:
+            response = await client.get(f"/api/v1/jobs/{job_id}")
+            lags.append(time.perf_counter() - appended)
+            assert response.status_code == 200, response.text
+
+        probes: list[asyncio.Task[None]] = []
+        began = time.perf_counter()
+        sent = 0
+        while (elapsed := time.perf_counter() - began) < seconds:
+            if sent > elapsed * rate:
+                await asyncio.sleep(0.005)
+                continue
+            if len(pending) < chunk:
+                pending.extend(loader.copy(n))  # the same hours again, with fresh ids
+                n += 1
+            records, pending = pending[:chunk], pending[chunk:]
+            await loader.append(records)
+            sent += len(records)
+            probes.append(asyncio.create_task(probe(records[-1].key.decode(), time.perf_counter())))
+        await asyncio.gather(*probes)
+        achieved = sent / (time.perf_counter() - began)
+    return {"offered_events_per_second": rate, "achieved_events_per_second": round(achieved),
+            "append_to_readable_by_id": figures(lags)}
+
+
+def replay(settings: Settings) -> dict[str, Any]:
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "taskforge.cli", "--log-level", "warning", "replay"],
+                          env=settings_env(settings), capture_output=True, text=True, check=True)
+    seconds = time.monotonic() - began
+    summary = done.stdout.rsplit("\r", 1)[-1]
+    print(summary, flush=True)
+    replayed = re.search(r"replayed ([\d,]+) events", summary)
+    events = int(replayed.group(1).replace(",", "")) if replayed else 0
+    rows = dict(re.findall(r"^\s+(\w+): ([\d,]+) rows", summary, flags=re.M))
+    return {"events": events, "seconds": round(seconds, 1), "events_per_second": round(events / seconds),
+            "rows": {table: int(n.replace(",", "")) for table, n in rows.items()}}
+
+
+async def run(events: int, samples: int, lag_seconds: float, data_dir: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "events_requested": events}
+    settings = scoped_settings(data_dir, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
+                               kafka_heap="1g", topic_partitions=6, kafka_publish_timeout_seconds=60.0)
+    broker = LocalBroker(settings)
+    await asyncio.to_thread(broker.start)
+    await ensure_topics(settings, Topics.from_settings(settings))
+    streams = StreamsProcess(settings, data_dir / "streams.log")
+    api = ApiProcess(settings, data_dir / "api.log")
+    streams.start()  # the identity owner records the bootstrap key's tenant
+    loader: Loader | None = None
+    try:
+        await asyncio.to_thread(api.start, 120)
+        with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"}) as client:
+            me = client.get("/api/v1/auth/validate").json()["data"]
+        tenant = Tenant(organization_id=uuid.UUID(me["organization_id"]), project_id=uuid.UUID(me["project_id"]))
+        api.stop()
+
+        loader = Loader(settings, tenant)
+        await loader.start(copies=-(-events // (BLOCK_JOBS * 53 // 10)))
+        results["load"] = await loader.load(events)
+        print(results["load"], flush=True)
+
+        began = time.monotonic()
+        await asyncio.to_thread(api.start, 7200)  # ready once the projector reached the log's end
+        seconds = time.monotonic() - began
+        results["projector_catch_up"] = {"events": results["load"]["events"], "seconds": round(seconds, 1),
+                                         "events_per_second": round(results["load"]["events"] / seconds),
+                                         "api_cpu_seconds": round(cpu_seconds(api.process.pid), 1)}
+        print(results["projector_catch_up"], flush=True)
+
+        with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+                          timeout=30) as client:
+            results["queries"] = await asyncio.to_thread(query_latency, client, loader, samples)
+        print(results["queries"], flush=True)
+        results["lag_at_2000_events_per_second"] = await lag_under_load(loader, api.base_url, 2_000, lag_seconds)
+        print(results["lag_at_2000_events_per_second"], flush=True)
+        api.stop()
+        results["replay"] = await asyncio.to_thread(replay, settings)
+    finally:
+        if loader is not None:
+            await loader.stop()
+        api.stop()
+        streams.stop()
+        await asyncio.to_thread(broker.stop)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--samples", type=int, default=200, help="requests per query kind (5x for GET /jobs/{id})")
+    parser.add_argument("--lag-seconds", type=float, default=30.0)
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: a temporary directory, removed after")
+    args = parser.parse_args()
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, args.data_dir)))
+        return
+    with tempfile.TemporaryDirectory(prefix="taskforge-read-models-") as tmp:
+        publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, Path(tmp))))
+
+
+if __name__ == "__main__":
+    main()
