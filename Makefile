@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Everything runs from .venv.
-.PHONY: setup run test test-unit bench bench-engine bench-auth clean-data
+.PHONY: setup run test test-unit bench bench-engine bench-auth bench-read-models clean-data
 
 setup:
 	@infra/scripts/setup.sh
@@ -26,6 +26,10 @@ bench-engine: setup
 ## Figures: authentication overhead (JWT, API key) against unauthenticated /health at a fixed rate.
 bench-auth: setup
 	.venv/bin/python -m benchmarks.auth
+
+## Figures: 10M job events through Kafka and the projector; query latency, projector rate and lag, replay time.
+bench-read-models: setup
+	.venv/bin/python -m benchmarks.read_models
 
 ## Remove the local data directory (Kafka logs, chdb files). Stop `make run` first.
 clean-data:
