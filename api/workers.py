@@ -23,7 +23,7 @@ from schemas.commands import CommandReply
 from schemas.dispatch import LeaseRequestDone, LeaseRequested, lease_command_id
 from schemas.envelope import Tenant, wrap
 from schemas.worker import WorkerChange, WorkerState, WorkerStateChanged
-from streams.deciders.worker import is_gone
+from streams.deciders.worker import shown_status
 from taskforge.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -32,9 +32,6 @@ MAX_METADATA_BYTES = 16 * 1024
 def worker_view(ctx: AppContext, tenant: Tenant, worker: WorkerState, now: datetime, active_jobs: int) -> WorkerView:
     """The worker as the API shows it; ``active_jobs`` (jobs it holds a live lease on) comes from the read model."""
     next_expected = worker.last_heartbeat_at + timedelta(seconds=worker.heartbeat_interval_seconds)
-    status: str = worker.status
-    if status != "deregistered" and is_gone(worker, now):
-        status = "offline"
     queues = []
     for queue_id in worker.queue_ids:
         queue = ctx.queues.get(tenant, queue_id)
@@ -43,7 +40,7 @@ def worker_view(ctx: AppContext, tenant: Tenant, worker: WorkerState, now: datet
         id=worker.worker_id, name=worker.name, worker_type=worker.worker_type, queues=queues,
         job_types=worker.job_types, max_concurrent_jobs=worker.max_concurrent_jobs,
         heartbeat_interval_seconds=worker.heartbeat_interval_seconds, metadata=worker.metadata,
-        status=status,  # type: ignore[arg-type]
+        status=shown_status(worker, now),  # type: ignore[arg-type]
         registered_at=worker.registered_at, last_heartbeat_at=worker.last_heartbeat_at,
         next_expected_heartbeat=next_expected, uptime_seconds=(now - worker.registered_at).total_seconds(),
         active_jobs=active_jobs,

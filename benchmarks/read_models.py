@@ -171,8 +171,9 @@ async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: floa
             await loader.append(records)
             sent += len(records)
             # a job this chunk creates: its row cannot exist before the chunk, so the read must wait for it
-            new_job = next(r for r in reversed(records) if r.header_values[0] == b"JobSubmitted")
-            probes.append(asyncio.create_task(probe(new_job.key.decode(), time.perf_counter())))
+            new_job = next((r for r in reversed(records) if r.header_values[0] == b"JobSubmitted"), None)
+            if new_job is not None:
+                probes.append(asyncio.create_task(probe(new_job.key.decode(), time.perf_counter())))
         await asyncio.gather(*probes)
         achieved = sent / (time.perf_counter() - began)
     return {"offered_events_per_second": rate, "achieved_events_per_second": round(achieved),

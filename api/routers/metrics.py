@@ -18,11 +18,11 @@ from starlette.responses import Response
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
 from api.prometheus import PROCESSING_BUCKETS_MS, SUBMIT_TO_START_BUCKETS_MS, exposition
-from api.workers import worker_view
 from schemas.api.common import Envelope
 from schemas.api.metrics import (
     HostMetrics, Period, PipelineMetrics, QueueMetrics, QueueMetricsStats, QueueTotals, SystemMetrics, WorkerTotals,
 )
+from streams.deciders.worker import shown_status
 from taskforge.errors import InvalidInput, NotFound, check_time_filter
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
@@ -77,8 +77,8 @@ async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: Requ
     def total(status: str) -> int:
         return sum(by_status.get(status, 0) for by_status in counts.values())
 
-    workers = [worker_view(ctx, principal.tenant, w, now, active_jobs=0) for w in ctx.workers.of_tenant(principal.tenant)]
-    workers = [w for w in workers if w.status != "deregistered"]
+    statuses = [shown_status(w, now) for w in ctx.workers.of_tenant(principal.tenant)]
+    statuses = [status for status in statuses if status != "deregistered"]
     metrics = SystemMetrics(
         system=HostMetrics(**ctx.host.reading(ctx.settings.data_dir)),
         pipeline=PipelineMetrics(
@@ -92,9 +92,8 @@ async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: Requ
             total_succeeded_jobs=total("succeeded"), total_failed_jobs=total("failed") + total("dead_lettered"),
         ),
         workers=WorkerTotals(
-            total=len(workers), online=sum(1 for w in workers if w.status == "online"),
-            offline=sum(1 for w in workers if w.status == "offline"),
-            draining=sum(1 for w in workers if w.status == "draining"),
+            total=len(statuses), online=statuses.count("online"), offline=statuses.count("offline"),
+            draining=statuses.count("draining"),
             total_active_jobs=total("processing"),
         ),
     )

@@ -14,3 +14,10 @@ def is_gone(worker: WorkerState, now: datetime) -> bool:
     if worker.status == "deregistered":
         return True
     return now - worker.last_heartbeat_at > timedelta(seconds=MISSED_HEARTBEATS * worker.heartbeat_interval_seconds)
+
+
+def shown_status(worker: WorkerState, now: datetime) -> str:
+    """The status the API shows: a silent worker that never deregistered is ``offline``."""
+    if worker.status != "deregistered" and is_gone(worker, now):
+        return "offline"
+    return worker.status
