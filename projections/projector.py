@@ -5,7 +5,13 @@ moves, so a reader released by the barrier sees them. Job rows are read-modify-w
 the projector is their only writer, keeps the rows it wrote in memory, and loads the
 others once per batch (one query per tenant). The cache changes only after an insert
 succeeded and is dropped when one fails, so a retried batch is computed afresh from what
-is stored: the cancel rows of the collapsing jobs tables must match the stored rows exactly.
+is stored: the cancel rows of the collapsing jobs table must match the stored rows exactly.
+
+A batch's tables are separate inserts, so a crash can land some and lose others. Every table
+but ``jobs`` absorbs a second copy of a row; ``jobs`` is read back before it is written, so a
+re-read batch writes there only what is missing. Its time-ordered copy ``jobs_by_time`` is
+kept whole by *restating*: for records that an earlier run may have written (below the
+horizon), each touched job's row is written there again, changed or not.
 
 The offsets the projector resumes from are written after the rows they cover, on a short
 interval rather than per batch: they are only a resume hint, because every table is
@@ -78,12 +84,9 @@ class Projector:
             self._fresh_from = {} if empty else await self.tail.end_offsets()
         return self._fresh_from
 
-    async def _current_rows(self, records: list[LogRecord]) -> dict[uuid.UUID, Row]:
+    async def _current_rows(self, records: list[LogRecord], created: set[uuid.UUID]) -> dict[uuid.UUID, Row]:
         """The stored rows of the jobs this batch touches, except those it creates."""
         wanted: dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]] = defaultdict(set)
-        horizon = await self._horizon()
-        created = {r.envelope.aggregate_id for r in records if isinstance(r.envelope.data, JobSubmitted)
-                   and r.offset >= horizon.get(TopicPartition(r.topic, r.partition), 0)}
         for record in records:
             job_id = record.envelope.aggregate_id
             if is_job_event(record) and job_id not in self._rows and job_id not in created:
@@ -99,8 +102,18 @@ class Projector:
         return {**self._rows, **found} if found else self._rows
 
     async def _write(self, records: list[LogRecord], next_positions: dict[TopicPartition, int]) -> None:
-        current = await self._current_rows(records)
-        tables, changed = rows_for(records, current)
+        horizon = await self._horizon()
+
+        def below_horizon(r: LogRecord) -> bool:
+            return r.offset < horizon.get(TopicPartition(r.topic, r.partition), 0)
+
+        created = {r.envelope.aggregate_id for r in records
+                   if isinstance(r.envelope.data, JobSubmitted) and not below_horizon(r)}
+        # Below the horizon an earlier run may have stored a job's row and died before its time-ordered
+        # copy (the tables are separate inserts), so those jobs' rows are written there again.
+        restated = {r.envelope.aggregate_id for r in records if is_job_event(r) and below_horizon(r)}
+        current = await self._current_rows(records, created)
+        tables, changed = rows_for(records, current, restated)
         try:
             await asyncio.gather(*(self._store.insert(table, rows, COLUMNS[table]) for table, rows in tables.items()))
         except BaseException:

@@ -65,7 +65,8 @@ class JobQueries:
             clauses.append("created_at < {created_before:DateTime64(6, 'UTC')}")
             params["created_before"] = where.created_before
         condition = " AND ".join(clauses)
-        total = await self._store.scalar(f"SELECT sum(sign) FROM jobs_by_time WHERE {condition}", params)
+        # the total sums signs in the collapsing table (exact without FINAL); the page reads the time-ordered copy
+        total = await self._store.scalar(f"SELECT sum(sign) FROM jobs WHERE {condition}", params)
         rows = await self._store.query(
             f"SELECT {_JOB_LIST_FIELDS} FROM jobs_by_time FINAL WHERE {condition} "
             "ORDER BY created_at DESC, id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",

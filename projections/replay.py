@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from producers.topics import Topics
 from projections.projector import Projector
-from projections.schema import TABLES, VIEWS, create_tables, drop_tables, ensure_schema
+from projections.schema import TABLES, create_tables, drop_tables, ensure_schema
 from projections.store import ClickHouseStore
 from taskforge.settings import Settings
 
 # The tables whose rows are a function of the log alone (the offsets table holds write times).
-CHECKED_TABLES = tuple(name for name in TABLES if name != "projector_offsets" and name not in VIEWS)
+CHECKED_TABLES = tuple(name for name in TABLES if name != "projector_offsets")
 PROGRESS_INTERVAL_SECONDS = 0.5
 
 

@@ -6,12 +6,16 @@ applied. An event whose sequence is not newer (a redelivered decision) changes n
 The jobs tables collapse (VersionedCollapsingMergeTree): a batch that changes a job writes a
 *cancel* row (the row as it stood, ``sign = -1``) and the new row (``sign = +1``). Counting
 by ``sum(sign)`` is then exact without FINAL, which is what keeps depth and list totals cheap
-over millions of jobs: a job's old status is taken back by its cancel row.
+over millions of jobs: a job's old status is taken back by its cancel row. The time-ordered
+copy, ``jobs_by_time``, gets each changed job's new row alone and replaces by version, so
+writing a row there twice is harmless; that is how a batch that may already be stored is
+*restated* there.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +48,8 @@ WORKER_COLUMNS = (
     "organization_id", "project_id", "id", "name", "worker_type", "queue_ids", "job_types", "max_concurrent_jobs",
     "heartbeat_interval_seconds", "metadata", "status", "registered_at", "last_heartbeat_at", "version",
 )
-COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_TABLE_COLUMNS, "job_events": JOB_EVENT_COLUMNS, "queues": QUEUE_COLUMNS,
+COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_TABLE_COLUMNS, "jobs_by_time": JOB_COLUMNS,
+                                       "job_events": JOB_EVENT_COLUMNS, "queues": QUEUE_COLUMNS,
                                        "workers": WORKER_COLUMNS}
 JOB_EVENT_TYPES = frozenset({"JobSubmitted", *TRANSITIONS})
 
@@ -142,11 +147,14 @@ def worker_row(record: LogRecord, event: WorkerStateChanged) -> tuple[Any, ...]:
     )
 
 
-def rows_for(records: list[LogRecord], current: dict[Any, Row]) -> tuple[dict[str, list[tuple[Any, ...]]], dict[Any, Row]]:
+def rows_for(records: list[LogRecord], current: dict[Any, Row], restated: Collection[Any] = ()
+             ) -> tuple[dict[str, list[tuple[Any, ...]]], dict[Any, Row]]:
     """The rows a batch adds to each table, and the job rows it changed.
 
     ``current`` holds the job rows as they stand before the batch, exactly as stored (it is not modified):
-    each changed job gets a cancel row of that state and a row of its new state.
+    each changed job gets a cancel row of that state and a row of its new state. The jobs in
+    ``restated`` whose row this batch leaves unchanged still get that row written to ``jobs_by_time``:
+    an earlier run may have stored their jobs rows and died before their copy there.
     """
     tables: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     changed: dict[Any, Row] = {}
@@ -166,5 +174,11 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row]) -> tuple[dict[st
         before = current.get(job_id)
         if before is not None:  # take the stored state back before writing the new one
             tables["jobs"].append((*(before[c] for c in JOB_COLUMNS), -1))
-        tables["jobs"].append((*(row[c] for c in JOB_COLUMNS), 1))
+        values = tuple(row[c] for c in JOB_COLUMNS)
+        tables["jobs"].append((*values, 1))
+        tables["jobs_by_time"].append(values)
+    for job_id in restated:
+        stored = current.get(job_id)
+        if job_id not in changed and stored is not None:
+            tables["jobs_by_time"].append(tuple(stored[c] for c in JOB_COLUMNS))
     return dict(tables), changed

@@ -4,7 +4,9 @@
 and rebuilt from offset zero at start: read models are disposable, the log is the truth.
 
 Current job rows collapse (VersionedCollapsingMergeTree by the owner's event sequence,
-see ``projections.rows``), so counts are ``sum(sign)`` without FINAL; queue
+see ``projections.rows``), so counts are ``sum(sign)`` without FINAL. Their time-ordered copy
+replaces by version instead: the projector writes it itself and may write a row there again
+after a crash (see ``projections.projector``), which only a replacing table absorbs. Queue
 and worker rows by the record's offset in their compacted topic (one aggregate, one partition). The
 job history is ReplacingMergeTree on the event id, so a redelivered decision or a
 re-read range of the log adds nothing. Row queries read with FINAL; counts sum the sign.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from projections.store import ClickHouseStore
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _JOB_COLUMNS_DDL = """
             organization_id UUID,
@@ -38,32 +40,28 @@ _JOB_COLUMNS_DDL = """
             updated_at DateTime64(6, 'UTC'),
             started_at Nullable(DateTime64(6, 'UTC')),
             completed_at Nullable(DateTime64(6, 'UTC')),
-            version UInt64,
-            sign Int8"""
-
-#: Objects that hold no rows of their own.
-VIEWS = frozenset({"jobs_by_time_view"})
+            version UInt64"""
 
 TABLES: dict[str, str] = {
     "jobs": f"""
-        CREATE TABLE IF NOT EXISTS jobs ({_JOB_COLUMNS_DDL})
+        CREATE TABLE IF NOT EXISTS jobs ({_JOB_COLUMNS_DDL},
+            sign Int8)
         ENGINE = VersionedCollapsingMergeTree(sign, version)
         ORDER BY (organization_id, project_id, id)
         -- point reads by id: small granules and compression blocks, so a lookup decompresses little
         SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384
     """,
-    # The same rows in time order, copied by the view below inside ClickHouse: lists newest first,
-    # and periods of completed jobs (the minmax index), read a range of this table instead of all
-    # of a tenant's jobs. created_at never changes, so a job's rows share one sorting key here too.
+    # Each job's newest row in time order, written by the projector with the jobs rows: lists newest
+    # first, and periods of completed jobs (the minmax index), read a range of this table instead of
+    # all of a tenant's jobs. created_at never changes, so a job's rows share one sorting key here
+    # too. Not a materialized view of jobs: its copy is not atomic with the insert it follows, and
+    # a crash between the two could never be repaired by the collapsing copy it then was.
     "jobs_by_time": f"""
         CREATE TABLE IF NOT EXISTS jobs_by_time (
             {_JOB_COLUMNS_DDL},
             INDEX completed completed_at TYPE minmax GRANULARITY 1
-        ) ENGINE = VersionedCollapsingMergeTree(sign, version)
+        ) ENGINE = ReplacingMergeTree(version)
         ORDER BY (organization_id, project_id, created_at, id)
-    """,
-    "jobs_by_time_view": """
-        CREATE MATERIALIZED VIEW IF NOT EXISTS jobs_by_time_view TO jobs_by_time AS SELECT * FROM jobs
     """,
     "job_events": """
         CREATE TABLE IF NOT EXISTS job_events (
@@ -144,7 +142,7 @@ async def create_tables(store: ClickHouseStore) -> None:
 
 
 async def drop_tables(store: ClickHouseStore) -> None:
-    for name in reversed(TABLES):  # the view before the tables it reads and writes
+    for name in TABLES:
         await store.command(f"DROP TABLE IF EXISTS {name}")
 
 

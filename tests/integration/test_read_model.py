@@ -99,3 +99,33 @@ async def test_reprojecting_a_range_changes_nothing(broker_settings: Settings, c
     await again.stop()
     await log.stop()
     await store.close()
+
+
+async def test_a_lost_time_ordered_copy_is_restored_by_the_re_read(
+    broker_settings: Settings, clickhouse_backend: str
+) -> None:
+    """A crash after the jobs rows landed and before their time-ordered copy did: the re-read range restores it."""
+    settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
+    tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
+    envelopes = [submitted_envelope(tenant) for _ in range(30)]
+    await log.append(topics.job_events, envelopes)
+    store = ClickHouseStore(settings)
+    await store.open()
+    queries = JobQueries(store)
+    projector = Projector(settings, store, topics)
+    await projector.start()
+    assert await projector.tail.catch_up(timeout=10)
+    await projector.stop()
+
+    await store.command("TRUNCATE TABLE jobs_by_time")  # the copy lost ...
+    await store.command("TRUNCATE TABLE projector_offsets")  # ... and the offsets never written
+    assert (await queries.list(tenant, JobFilter(), 1, 100)).rows == []
+    again = Projector(settings, store, topics)
+    await again.start()
+    assert await again.tail.catch_up(timeout=10)
+    page = await queries.list(tenant, JobFilter(), 1, 100)
+    assert page.total == 30, "the collapsing table was not written twice"
+    assert {row["id"] for row in page.rows} == {e.data.job_id for e in envelopes}
+    await again.stop()
+    await log.stop()
+    await store.close()

@@ -135,7 +135,34 @@ def test_a_rejected_report_is_history_only() -> None:
     rejected = record(JobReportRejected(job_id=JOB, lease_id=uuid.uuid4(), report="complete", reason="superseded"), 2)
     assert job_row_after(row, rejected) is None
     tables, changed = rows_for([rejected], {JOB: row})
-    assert "jobs" not in tables and changed == {} and len(tables["job_events"]) == 1
+    assert "jobs" not in tables and "jobs_by_time" not in tables and changed == {}
+    assert len(tables["job_events"]) == 1
+
+
+def test_the_time_ordered_copy_gets_each_changed_jobs_new_row_alone() -> None:
+    stored = job_row_after(None, record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1))
+    assert stored is not None
+    tables, changed = rows_for([record(JobCancelled(job_id=JOB), 2)], {JOB: stored})
+    (copy,) = tables["jobs_by_time"]
+    assert dict(zip(COLUMNS["jobs_by_time"], copy, strict=True)) == changed[JOB], "no cancel row: it replaces by version"
+
+
+def test_restated_jobs_write_their_stored_row_to_the_time_ordered_copy_even_unchanged() -> None:
+    other = uuid.uuid4()
+    stored = job_row_after(None, record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1))
+    other_stored = job_row_after(None, record(submitted(job_id=other), 1, aggregate_id=other))
+    assert stored is not None and other_stored is not None
+    repeat = record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1)  # already applied: no change
+    cancel_other = record(JobCancelled(job_id=other), 2, aggregate_id=other)
+    tables, changed = rows_for([repeat, cancel_other], {JOB: stored, other: other_stored}, restated={JOB, other})
+    assert set(changed) == {other}
+    assert len(tables["jobs"]) == 2, "only the changed job is cancelled and rewritten in the collapsing table"
+    copies = {row[COLUMNS["jobs_by_time"].index("id")]: dict(zip(COLUMNS["jobs_by_time"], row, strict=True))
+              for row in tables["jobs_by_time"]}
+    assert len(tables["jobs_by_time"]) == 2
+    assert copies == {JOB: stored, other: changed[other]}, "the unchanged job's stored row, the changed job's new row"
+    untouched, _ = rows_for([repeat], {JOB: stored})
+    assert "jobs_by_time" not in untouched, "without restating, an unchanged job writes nothing"
 
 
 def test_queue_created_becomes_a_queue_row() -> None:
