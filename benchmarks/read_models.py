@@ -7,7 +7,10 @@
    sustained rate is events over the time from start until ``/ready`` (caught up).
 3. Query latency through the HTTP API, sequential, one keep-alive client: ``GET /jobs/{id}``
    of random jobs, ``GET /jobs`` filtered (queue and status) at page 1 and page 100,
-   ``GET /metrics/queues/{id}`` for the last hour and the last day.
+   ``GET /metrics/queues/{id}`` for the last hour and the last day. Measured twice: right
+   after the catch-up, while ClickHouse is still merging the parts it wrote, and again once
+   its background merges have settled (``--settle-seconds``). The active parts per table and
+   the merges running, from ``GET /metrics/system``, are recorded with each.
 4. Append-to-queryable lag while 2,000 events/s are appended: after each append is
    acknowledged, ``GET /jobs/{id}`` of a job that append created. The row cannot exist before,
    so the read misses and waits at the read barrier until the projector has written everything
@@ -107,6 +110,21 @@ class Loader:
         await self.log.stop()
 
 
+def storage(client: httpx.Client) -> dict[str, Any]:
+    pipeline = client.get("/api/v1/metrics/system").json()["data"]["pipeline"]
+    return {"active_parts": pipeline["clickhouse_active_parts"], "merges_running": pipeline["clickhouse_merges_running"]}
+
+
+def settle(client: httpx.Client, limit_seconds: float) -> dict[str, Any]:
+    """Wait until no merge has been running for two polls in a row, or the limit."""
+    began = time.monotonic()
+    quiet = 0
+    while quiet < 2 and time.monotonic() - began < limit_seconds:
+        time.sleep(5)
+        quiet = quiet + 1 if storage(client)["merges_running"] == 0 else 0
+    return {"waited_seconds": round(time.monotonic() - began, 1), "settled": quiet >= 2, **storage(client)}
+
+
 def query_latency(client: httpx.Client, loader: Loader, samples: int) -> dict[str, Any]:
     rng = random.Random(3)
     now = datetime.now(UTC)
@@ -194,7 +212,7 @@ def replay(settings: Settings) -> dict[str, Any]:
             "rows": {table: int(n.replace(",", "")) for table, n in rows.items()}}
 
 
-async def run(events: int, samples: int, lag_seconds: float, data_dir: Path) -> dict[str, Any]:
+async def run(events: int, samples: int, lag_seconds: float, settle_seconds: float, data_dir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "events_requested": events}
     settings = scoped_settings(data_dir, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
                                kafka_heap="1g", topic_partitions=6, kafka_publish_timeout_seconds=60.0)
@@ -227,8 +245,15 @@ async def run(events: int, samples: int, lag_seconds: float, data_dir: Path) -> 
 
         with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"},
                           timeout=30) as client:
+            results["storage_after_catch_up"] = storage(client)
+            print(results["storage_after_catch_up"], flush=True)
             results["queries"] = await asyncio.to_thread(query_latency, client, loader, samples)
-        print(results["queries"], flush=True)
+            print(results["queries"], flush=True)
+            if settle_seconds > 0:
+                results["storage_settled"] = await asyncio.to_thread(settle, client, settle_seconds)
+                print(results["storage_settled"], flush=True)
+                results["queries_settled"] = await asyncio.to_thread(query_latency, client, loader, samples)
+                print(results["queries_settled"], flush=True)
         results["lag_at_2000_events_per_second"] = await lag_under_load(loader, api.base_url, 2_000, lag_seconds)
         print(results["lag_at_2000_events_per_second"], flush=True)
         api.stop()
@@ -247,14 +272,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--samples", type=int, default=200, help="requests per query kind (5x for GET /jobs/{id})")
     parser.add_argument("--lag-seconds", type=float, default=30.0)
+    parser.add_argument("--settle-seconds", type=float, default=900.0,
+                        help="how long to wait for ClickHouse's merges before measuring again; 0: measure once")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a temporary directory, removed after")
     args = parser.parse_args()
     if args.data_dir is not None:
         args.data_dir.mkdir(parents=True, exist_ok=True)
-        publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, args.data_dir)))
+        publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, args.settle_seconds, args.data_dir)))
         return
     with tempfile.TemporaryDirectory(prefix="taskforge-read-models-") as tmp:
-        publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, Path(tmp))))
+        publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, args.settle_seconds, Path(tmp))))
 
 
 if __name__ == "__main__":

@@ -181,3 +181,18 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return None if number != number else round(number, 1)  # NaN: nothing to average
+
+
+@dataclass(frozen=True)
+class StorageHealth:
+    active_parts: dict[str, int]
+    merges_running: int
+
+
+async def storage_health(store: ClickHouseStore) -> StorageHealth:
+    """The read models' parts and merges: the platform's own figures, about no tenant."""
+    parts = await store.query("SELECT table, toUInt64(count()) AS n FROM system.parts "
+                              "WHERE database = currentDatabase() AND active GROUP BY table ORDER BY table")
+    merges = await store.scalar("SELECT count() FROM system.merges WHERE database = currentDatabase()")
+    return StorageHealth({row["table"]: int(row["n"]) for row in parts}, int(merges or 0))
+

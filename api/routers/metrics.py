@@ -18,6 +18,7 @@ from starlette.responses import Response
 from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
 from api.prometheus import PROCESSING_BUCKETS_MS, SUBMIT_TO_START_BUCKETS_MS, exposition
+from projections.queries import storage_health
 from schemas.api.common import Envelope
 from schemas.api.metrics import (
     HostMetrics, Period, PipelineMetrics, QueueMetrics, QueueMetricsStats, QueueTotals, SystemMetrics, WorkerTotals,
@@ -79,12 +80,15 @@ async def system_metrics(ctx: Ctx, principal: CurrentPrincipal, request_id: Requ
 
     statuses = [shown_status(w, now) for w in ctx.workers.of_tenant(principal.tenant)]
     statuses = [status for status in statuses if status != "deregistered"]
+    storage = await storage_health(ctx.store)
     metrics = SystemMetrics(
         system=HostMetrics(**ctx.host.reading(ctx.settings.data_dir)),
         pipeline=PipelineMetrics(
             kafka_bootstrap_servers=ctx.settings.bootstrap_servers,
             clickhouse_backend="chdb" if ctx.settings.clickhouse_is_embedded else "http",
             projector_lag_events=await ctx.projector.tail.lag(),
+            clickhouse_active_parts=storage.active_parts,
+            clickhouse_merges_running=storage.merges_running,
         ),
         queues=QueueTotals(
             total=len(queues), active=sum(1 for q in queues if q.is_active), paused=sum(1 for q in queues if not q.is_active),

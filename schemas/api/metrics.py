@@ -47,6 +47,10 @@ class PipelineMetrics(BaseModel):
     clickhouse_backend: str = Field(description="chdb (embedded) or http(s) (a server).")
     projector_lag_events: int | None = Field(description="Events in the log not yet in the read models; null if "
                                                          "Kafka did not answer in time.")
+    clickhouse_active_parts: dict[str, int] = Field(
+        description="Active data parts per read-model table. Every query reads each part's index, so many "
+                    "parts (a large catch-up, merges behind) mean slower reads.")
+    clickhouse_merges_running: int = Field(description="Background merges of read-model tables in progress.")
 
 
 class QueueTotals(BaseModel):
