@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,23 @@ _JOB_LIST_FIELDS = "id, queue_id, queue_name, job_type, status, priority, attemp
 _TENANT = "organization_id = {org:UUID} AND project_id = {project:UUID}"
 # processing time: the worker's reported duration, or lease-to-completion when it reported none
 _TOOK = "toFloat64(coalesce(duration_ms, toUInt64(greatest(0, dateDiff('millisecond', started_at, completed_at)))))"
+
+
+class JobSort(StrEnum):
+    """Orders of ``GET /jobs``. Each ends on the job id, so pages never overlap or skip a row."""
+
+    NEWEST_FIRST = "-created_at"
+    OLDEST_FIRST = "created_at"
+    HIGHEST_PRIORITY_FIRST = "-priority"
+    LOWEST_PRIORITY_FIRST = "priority"
+
+
+_ORDER_BY = {
+    JobSort.NEWEST_FIRST: "created_at DESC, id DESC",  # the table's own order, read backwards
+    JobSort.OLDEST_FIRST: "created_at, id",
+    JobSort.HIGHEST_PRIORITY_FIRST: "priority DESC, created_at, id",  # the order workers are handed them
+    JobSort.LOWEST_PRIORITY_FIRST: "priority, created_at, id",
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +64,8 @@ class JobQueries:
         )
         return rows[0] if rows else None
 
-    async def list(self, tenant: Tenant, where: JobFilter, page: int, limit: int) -> Page:
+    async def list(self, tenant: Tenant, where: JobFilter, page: int, limit: int,
+                   sort: JobSort = JobSort.NEWEST_FIRST) -> Page:
         clauses = [_TENANT]
         params: dict[str, Any] = {"org": tenant.organization_id, "project": tenant.project_id}
         if where.queue_id is not None:
@@ -69,7 +88,7 @@ class JobQueries:
         total = await self._store.scalar(f"SELECT sum(sign) FROM jobs WHERE {condition}", params)
         rows = await self._store.query(
             f"SELECT {_JOB_LIST_FIELDS} FROM jobs_by_time FINAL WHERE {condition} "
-            "ORDER BY created_at DESC, id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+            f"ORDER BY {_ORDER_BY[sort]} LIMIT {{limit:UInt32}} OFFSET {{offset:UInt64}}",
             {**params, "limit": limit, "offset": (page - 1) * limit},
         )
         return Page(rows=rows, total=int(total or 0))

@@ -15,7 +15,7 @@ from api.deps import CurrentPrincipal, Ctx, RequestId
 from api.envelope import success
 from projections.job_stats import job_stats
 from api.views import job_view_from_row
-from projections.queries import JobFilter
+from projections.queries import JobFilter, JobSort
 from schemas.api.common import Envelope, Pagination
 from schemas.api.jobs import (
     JOB_TYPE_PATTERN, JobBatchRequest, JobBatchResult, JobEventView, JobHistory, JobList, JobListItem, JobStats,
@@ -163,12 +163,15 @@ async def list_jobs(
     created_before: datetime | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    sort: Annotated[JobSort, Query(description="-created_at: newest first (default); created_at: oldest first; "
+                                               "-priority: highest first, then oldest first (the order workers "
+                                               "get them); priority: lowest first")] = JobSort.NEWEST_FIRST,
 ) -> Response:
     principal.require("job:read")
     check_time_filter("created_after", created_after)
     check_time_filter("created_before", created_before)
     where = JobFilter(queue_id=queue_id, status=status.value if status else None, job_type=job_type,
                       created_after=created_after, created_before=created_before)
-    result = await ctx.jobs.list(principal.tenant, where, page, limit)
+    result = await ctx.jobs.list(principal.tenant, where, page, limit, sort)
     items = [JobListItem(**{k: v for k, v in row.items() if k in JobListItem.model_fields}) for row in result.rows]
     return success(JobList(jobs=items, pagination=Pagination.of(page, limit, result.total)), request_id)

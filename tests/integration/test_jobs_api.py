@@ -87,6 +87,24 @@ async def test_listing_filters_and_paginates(api: httpx.AsyncClient) -> None:
     assert set(item) >= {"id", "queue_id", "job_type", "status", "priority", "created_at"}
 
 
+async def test_listing_sorts_by_time_or_priority(api: httpx.AsyncClient) -> None:
+    queue = await create_queue(api)
+    priorities = [3, 9, 3, 1]
+    ids = [(await submit(api, queue["name"], priority=p)).json()["data"]["id"] for p in priorities]
+    await api.get(f"/api/v1/jobs/{ids[-1]}", headers=AUTH)  # the barrier: everything above is projected
+
+    async def listed(sort: str | None, **extra: Any) -> list[str]:
+        params = {"queue_id": queue["id"], **({"sort": sort} if sort else {}), **extra}
+        body = (await api.get("/api/v1/jobs", params=params, headers=AUTH)).json()["data"]
+        return [j["id"] for j in body["jobs"]]
+
+    assert await listed(None) == await listed("-created_at") == ids[::-1]
+    assert await listed("created_at") == ids
+    assert await listed("-priority") == [ids[1], ids[0], ids[2], ids[3]], "highest first, then oldest first"
+    assert await listed("priority") == [ids[3], ids[0], ids[2], ids[1]]
+    assert await listed("-priority", limit=2, page=2) == [ids[2], ids[3]], "pages follow the same order"
+
+
 async def test_request_id_is_echoed_and_generated(api: httpx.AsyncClient) -> None:
     given = await api.get("/health", headers={"X-Request-ID": "trace-abc_123"})
     assert given.headers["x-request-id"] == "trace-abc_123" and given.json()["request_id"] == "trace-abc_123"
@@ -191,7 +209,8 @@ async def test_unknown_and_malformed_job_ids(api: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("params", [{"limit": 101}, {"limit": 0}, {"page": 0}, {"status": "exploded"},
-                                    {"queue_id": "nope"}, {"created_after": "2026-01-01T00:00:00"}])
+                                    {"queue_id": "nope"}, {"created_after": "2026-01-01T00:00:00"},
+                                    {"sort": "payload"}, {"sort": "created_at desc"}])
 async def test_bad_list_parameters_get_422(api: httpx.AsyncClient, params: dict[str, Any]) -> None:
     assert_error(await api.get("/api/v1/jobs", params=params, headers=AUTH), 422, "VALIDATION_001")
 
