@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from aiokafka import TopicPartition
 
 from producers.topics import Topics
-from projections.rows import COLUMNS, JOB_COLUMNS, LogRecord, Row, is_job_event, rows_for
+from projections.rows import COLUMNS, JOB_COLUMNS, LogRecord, Row, is_job_event, live_job_rows, rows_for
 from projections.schema import ensure_schema
 from projections.store import ClickHouseStore
 from projections.tail import TopicTail
@@ -94,11 +94,11 @@ class Projector:
         found: dict[uuid.UUID, Row] = {}
         for (org, project), ids in wanted.items():
             rows = await self._store.query(
-                f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs FINAL WHERE organization_id = {{org:UUID}} "
+                f"SELECT {', '.join(JOB_COLUMNS)}, sign FROM jobs WHERE organization_id = {{org:UUID}} "
                 "AND project_id = {project:UUID} AND id IN {ids:Array(UUID)}",
                 {"org": org, "project": project, "ids": list(ids)},
             )
-            found.update({row["id"]: _as_utc(row) for row in rows})
+            found.update({job_id: _as_utc(row) for job_id, row in live_job_rows(rows).items()})
         return {**self._rows, **found} if found else self._rows
 
     async def _write(self, records: list[LogRecord], next_positions: dict[TopicPartition, int]) -> None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from datetime import datetime
 from typing import Any
 
+from projections.rows import live_job_rows
 from projections.store import ClickHouseStore
 from schemas.envelope import Tenant
 
@@ -58,11 +59,13 @@ class JobQueries:
         self._store = store
 
     async def get(self, tenant: Tenant, job_id: uuid.UUID) -> dict[str, Any] | None:
+        # the job's few stored rows, collapsed here (see live_job_rows); one thread: a point read needs no more
         rows = await self._store.query(
-            f"SELECT {_JOB_FIELDS} FROM jobs FINAL WHERE {_TENANT} AND id = {{id:UUID}} LIMIT 1",
+            f"SELECT {_JOB_FIELDS}, version, sign FROM jobs WHERE {_TENANT} AND id = {{id:UUID}} "
+            "SETTINGS max_threads = 1",
             {"org": tenant.organization_id, "project": tenant.project_id, "id": job_id},
         )
-        return rows[0] if rows else None
+        return live_job_rows(rows).get(job_id)
 
     async def list(self, tenant: Tenant, where: JobFilter, page: int, limit: int,
                    sort: JobSort = JobSort.NEWEST_FIRST) -> Page:

@@ -114,6 +114,24 @@ def job_row_after(row: Row | None, record: LogRecord) -> Row | None:
     return {**row, **changes}
 
 
+def live_job_rows(stored: list[Row]) -> dict[Any, Row]:
+    """Each job's current row from its rows in the collapsing table, as ``FINAL`` would give it (without ``sign``).
+
+    Reading a few rows by key and collapsing them here costs half of what ``FINAL`` costs in
+    ClickHouse for a point read. A version's rows sum to +1 while it is current and to 0 once
+    cancelled, whether or not a merge has removed the pair yet; the newest live version wins.
+    """
+    net: dict[tuple[Any, int], int] = defaultdict(int)
+    for row in stored:
+        net[(row["id"], row["version"])] += row["sign"]
+    live: dict[Any, Row] = {}
+    for row in stored:
+        job_id, version = row["id"], row["version"]
+        if row["sign"] > 0 and net[(job_id, version)] > 0 and (job_id not in live or version > live[job_id]["version"]):
+            live[job_id] = {k: v for k, v in row.items() if k != "sign"}
+    return live
+
+
 def job_event_row(record: LogRecord) -> tuple[Any, ...]:
     e = record.envelope
     return (

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from projections.rows import COLUMNS, LogRecord, job_row_after, rows_for
+from projections.rows import COLUMNS, LogRecord, job_row_after, live_job_rows, rows_for
 from schemas.envelope import DomainEvent, Tenant, wrap
 from schemas.job import (
     JobAttemptFailed, JobCancelled, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
@@ -191,3 +191,23 @@ def test_later_queue_events_keep_the_creation_time_and_a_deletion_marks_the_row(
 def test_the_same_records_give_the_same_rows() -> None:
     batch = [record(submitted(), 1)]
     assert rows_for(batch, {}) == rows_for(batch, {})
+
+
+def test_stored_collapsing_rows_give_each_jobs_current_row_merged_or_not() -> None:
+    other = uuid.uuid4()
+    v1 = {"id": JOB, "version": 1, "status": "pending"}
+    v3 = {"id": JOB, "version": 3, "status": "succeeded"}
+    unmerged = [{**v1, "sign": 1}, {**v1, "sign": -1}, {**v3, "sign": 1}, {"id": other, "version": 1, "status": "x", "sign": 1}]
+    assert live_job_rows(unmerged) == {JOB: v3, other: {"id": other, "version": 1, "status": "x"}}
+    assert live_job_rows([{**v3, "sign": 1}]) == {JOB: v3}, "after a merge removed the cancelled pair"
+    assert live_job_rows([{**v3, "sign": 1}, {**v1, "sign": 1}, {**v1, "sign": -1}]) == {JOB: v3}, "any order"
+    assert live_job_rows([{**v1, "sign": 1}, {**v1, "sign": -1}]) == {}, "a cancelled version alone is no row"
+    assert live_job_rows([]) == {}
+
+
+def test_collapsing_the_rows_a_batch_wrote_gives_its_changed_rows() -> None:
+    stored = job_row_after(None, record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1))
+    assert stored is not None
+    tables, changed = rows_for([record(JobCancelled(job_id=JOB), 2)], {JOB: stored})
+    written = [{**stored, "sign": 1}] + [dict(zip(COLUMNS["jobs"], row, strict=True)) for row in tables["jobs"]]
+    assert live_job_rows(written) == changed
