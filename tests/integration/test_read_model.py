@@ -10,6 +10,7 @@ import pytest
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, ensure_topics
 from projections.projector import Projector
+from projections.schema import SCHEMA_VERSION, ensure_schema
 from projections.queries import JobFilter, JobQueries
 from projections.store import ClickHouseStore
 from schemas.envelope import Tenant, wrap
@@ -128,4 +129,29 @@ async def test_a_lost_time_ordered_copy_is_restored_by_the_re_read(
     assert {row["id"] for row in page.rows} == {e.data.job_id for e in envelopes}
     await again.stop()
     await log.stop()
+    await store.close()
+
+
+async def test_a_store_of_another_version_is_rebuilt_without_its_retired_view(
+    broker_settings: Settings, clickhouse_backend: str
+) -> None:
+    """Version 3 fed jobs_by_time by a materialized view; left behind, it would keep copying jobs rows there."""
+    settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
+                               broker_settings.kafka_controller_port, clickhouse_url=clickhouse_backend)
+    store = ClickHouseStore(settings)
+    await store.open()
+    await ensure_schema(store)
+    await store.command("CREATE MATERIALIZED VIEW jobs_by_time_view TO jobs_by_time AS SELECT * EXCEPT sign FROM jobs")
+    await store.command("TRUNCATE TABLE read_model_meta")  # as an older release left it: only its own version
+    await store.command(f"INSERT INTO read_model_meta VALUES ('schema_version', {SCHEMA_VERSION - 1})")
+
+    assert await ensure_schema(store), "another version: the read models are reset"
+    views = await store.scalar("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                               "AND name = 'jobs_by_time_view'")
+    assert views == 0
+    await store.command(
+        "INSERT INTO jobs (organization_id, project_id, id, queue_id, created_at, updated_at, version, sign) "
+        "VALUES (generateUUIDv4(), generateUUIDv4(), generateUUIDv4(), generateUUIDv4(), now64(6), now64(6), 1, 1)")
+    assert await store.scalar("SELECT count() FROM jobs_by_time") == 0, "nothing copies jobs rows any more"
+    assert not await ensure_schema(store), "the current version is kept"
     await store.close()
