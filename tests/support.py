@@ -73,6 +73,20 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, i
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+async def until_listed(api: httpx.AsyncClient, queue_id: str, count: int, timeout: float = 10.0) -> None:
+    """Wait until ``GET /jobs`` lists ``count`` jobs of the queue.
+
+    Lists trail the log by the projector's lag; a read by id waits only when it misses, so it
+    is no barrier for jobs on other partitions.
+    """
+
+    async def listed() -> bool:
+        body = (await api.get("/api/v1/jobs", params={"queue_id": queue_id, "limit": 1}, headers=AUTH)).json()
+        return body["data"]["pagination"]["total"] >= count
+
+    await eventually(listed, timeout=timeout)
+
+
 def wait_sync(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -14,7 +14,7 @@ from schemas.commands import CommandEnvelope, CommandReply
 from schemas.envelope import Tenant
 from schemas.job import FailJob, JobCommand, LeaseJob
 from taskforge.settings import Settings
-from tests.support import AUTH, eventually
+from tests.support import AUTH, eventually, until_listed
 
 pytestmark = pytest.mark.integration
 
@@ -230,7 +230,7 @@ async def test_a_full_batch_of_a_thousand(api: httpx.AsyncClient) -> None:
     body = response.json()["data"]
     assert body["submitted"] == 1000 and body["failed"] == 0
     assert len({r["job"]["id"] for r in body["results"]}) == 1000
-    await api.get(f"/api/v1/jobs/{body['results'][-1]['job']['id']}", headers=AUTH)  # barrier
+    await until_listed(api, q["id"], 1000)
     listed = (await api.get("/api/v1/jobs", params={"queue_id": q["id"]}, headers=AUTH)).json()["data"]
     assert listed["pagination"]["total"] == 1000
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import AUTH, assert_error, eventually
+from tests.support import AUTH, assert_error, eventually, until_listed
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ async def test_listing_filters_and_paginates(api: httpx.AsyncClient) -> None:
     other = await create_queue(api)
     ids = [(await submit(api, queue["name"], job_type=f"type-{i % 2}")).json()["data"]["id"] for i in range(5)]
     await submit(api, other["name"])
-    await api.get(f"/api/v1/jobs/{ids[-1]}", headers=AUTH)  # the barrier: everything above is projected
+    await until_listed(api, queue["id"], len(ids))
 
     page1 = (await api.get("/api/v1/jobs", params={"queue_id": queue["id"], "limit": 2}, headers=AUTH)).json()["data"]
     assert page1["pagination"] == {"page": 1, "limit": 2, "total": 5, "pages": 3}
@@ -91,7 +91,7 @@ async def test_listing_sorts_by_time_or_priority(api: httpx.AsyncClient) -> None
     queue = await create_queue(api)
     priorities = [3, 9, 3, 1]
     ids = [(await submit(api, queue["name"], priority=p)).json()["data"]["id"] for p in priorities]
-    await api.get(f"/api/v1/jobs/{ids[-1]}", headers=AUTH)  # the barrier: everything above is projected
+    await until_listed(api, queue["id"], len(ids))
 
     async def listed(sort: str | None, **extra: Any) -> list[str]:
         params = {"queue_id": queue["id"], **({"sort": sort} if sort else {}), **extra}
