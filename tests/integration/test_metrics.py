@@ -112,7 +112,9 @@ async def test_prometheus_exposition_holds_traffic_depth_and_histograms(api: htt
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
         found = samples(response.text)
         depth = {s.labels["status"]: s.value for s in found.get("taskforge_queue_jobs", []) if s.labels["queue"] == q["name"]}
-        return found if depth.get("succeeded") == 2 and depth.get("pending") == 1 else None
+        # depth and histograms read different tables, written by one batch's concurrent inserts
+        timed = [s.value for s in found.get("taskforge_job_processing_seconds_count", []) if s.labels["queue"] == q["name"]]
+        return found if depth.get("succeeded") == 2 and depth.get("pending") == 1 and timed == [2] else None
 
     found = await eventually(scraped, timeout=10, interval=0.2)
     took = {s.labels["le"]: s.value for s in found["taskforge_job_processing_seconds_bucket"] if s.labels["queue"] == q["name"]}

@@ -121,8 +121,12 @@ async def test_a_queue_with_live_jobs_is_not_deleted(api: httpx.AsyncClient) -> 
     assert_error(await api.post("/api/v1/jobs", json={"queue_name": q["name"], "job_type": "t"}, headers=AUTH), 404,
                  "RESOURCE_NOT_FOUND")
     assert_error(await api.delete(f"/api/v1/queues/{q['id']}", headers=AUTH), 404, "RESOURCE_NOT_FOUND")
-    history = (await api.get(f"/api/v1/jobs/{job['id']}", headers=AUTH)).json()["data"]
-    assert history["status"] == "cancelled", "the jobs' history outlives their queue"
+
+    async def cancelled() -> bool:  # a status change is visible once projected (a read by id that hits does not wait)
+        response = await api.get(f"/api/v1/jobs/{job['id']}", headers=AUTH)
+        return response.status_code == 200 and response.json()["data"]["status"] == "cancelled"
+
+    assert await eventually(cancelled, timeout=10, interval=0.1), "the jobs' history outlives their queue"
     recreated = await api.post("/api/v1/queues", json={"name": q["name"]}, headers=AUTH)
     assert recreated.status_code == 201 and recreated.json()["data"]["id"] != q["id"]
 
