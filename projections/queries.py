@@ -8,14 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from projections.rows import live_job_rows
+from projections.rows import job_from_doc
 from projections.store import ClickHouseStore
 from schemas.envelope import Tenant
 
-_JOB_FIELDS = (
-    "id, queue_id, queue_name, job_type, payload, status, priority, max_attempts, attempt_count, output, "
-    "error_message, worker_id, duration_ms, scheduled_for, idempotency_key, created_at, updated_at, completed_at"
-)
 _JOB_LIST_FIELDS = "id, queue_id, queue_name, job_type, status, priority, attempt_count, scheduled_for, created_at, updated_at"
 _TENANT = "organization_id = {org:UUID} AND project_id = {project:UUID}"
 # processing time: the worker's reported duration, or lease-to-completion when it reported none
@@ -59,13 +55,12 @@ class JobQueries:
         self._store = store
 
     async def get(self, tenant: Tenant, job_id: uuid.UUID) -> dict[str, Any] | None:
-        # the job's few stored rows, collapsed here (see live_job_rows); one thread: a point read needs no more
-        rows = await self._store.query(
-            f"SELECT {_JOB_FIELDS}, version, sign FROM jobs WHERE {_TENANT} AND id = {{id:UUID}} "
-            "SETTINGS max_threads = 1",
+        """The job's current row (ids and times as strings): one key lookup, another tenant's job is not found."""
+        doc = await self._store.scalar(
+            f"SELECT doc FROM jobs_by_id WHERE id = {{id:UUID}} AND {_TENANT}",
             {"org": tenant.organization_id, "project": tenant.project_id, "id": job_id},
         )
-        return live_job_rows(rows).get(job_id)
+        return job_from_doc(doc) if doc is not None else None
 
     async def list(self, tenant: Tenant, where: JobFilter, page: int, limit: int,
                    sort: JobSort = JobSort.NEWEST_FIRST) -> Page:
@@ -175,27 +170,27 @@ async def _queue_metrics(store: ClickHouseStore, tenant: Tenant, queue_id: uuid.
                          end: datetime) -> QueueMetrics:
     """Current depth, and what finished in [start, end): counts and processing-time percentiles.
 
-    Processing time is the worker's reported duration, or lease-to-completion when it reported none.
-    Failed counts jobs that ended failed or dead-lettered in the period (not retried attempts).
+    Counted by outcome event: a job that failed in the period and was retried later still failed in
+    it, and its success, when it comes, counts in the period of that success. Processing time is the
+    worker's reported duration, or lease-to-completion when it reported none. Failed counts jobs that
+    ended failed or dead-lettered (not attempts that were retried automatically).
     """
     tenant_queue = {"org": tenant.organization_id, "project": tenant.project_id, "queue": queue_id}
-    depth = (await store.query(
-        "SELECT sumIf(sign, status = 'pending') AS pending, sumIf(sign, status = 'processing') AS processing "
-        f"FROM jobs WHERE {_TENANT} AND queue_id = {{queue:UUID}}", tenant_queue))[0]
-    succeeded = "status = 'succeeded'"
-    took = _TOOK
-    rows = await store.query(  # only the jobs completed in the period: a range of the time-ordered table
-        f"SELECT countIf({succeeded}) AS succeeded, countIf(status IN ('failed', 'dead_lettered')) AS failed, "
-        f"avgIf({took}, {succeeded}) AS avg_ms, quantileExactIf(0.95)({took}, {succeeded}) AS p95_ms, "
-        f"quantileExactIf(0.99)({took}, {succeeded}) AS p99_ms "
-        f"FROM jobs_by_time FINAL WHERE {_TENANT} AND queue_id = {{queue:UUID}} "
-        "AND completed_at >= {start:DateTime64(6)} AND completed_at < {end:DateTime64(6)}",
+    depth = {row["status"]: int(row["n"]) for row in await store.query(  # grouped by status: the counts projection
+        f"SELECT status, sum(sign) AS n FROM jobs WHERE {_TENANT} AND queue_id = {{queue:UUID}} "
+        "AND status IN ('pending', 'processing') GROUP BY status", tenant_queue)}
+    rows = await store.query(  # the queue's outcomes in the period: one range of the outcomes table's key
+        "SELECT countIf(outcome = 'succeeded') AS succeeded, countIf(outcome != 'succeeded') AS failed, "
+        "count(took_ms) AS timed, avg(took_ms) AS avg_ms, quantileExact(0.95)(took_ms) AS p95_ms, "
+        "quantileExact(0.99)(took_ms) AS p99_ms "
+        f"FROM job_outcomes FINAL WHERE {_TENANT} AND queue_id = {{queue:UUID}} "
+        "AND occurred_at >= {start:DateTime64(6)} AND occurred_at < {end:DateTime64(6)}",
         {**tenant_queue, "start": start, "end": end},
     )
     row = rows[0]
-    timed = int(row["succeeded"]) > 0  # ClickHouse answers nan / 0 for an empty aggregate
-    return QueueMetrics(int(depth["pending"]), int(depth["processing"]), int(row["succeeded"]), int(row["failed"]),
-                        *((_number(row[k]) if timed else None) for k in ("avg_ms", "p95_ms", "p99_ms")))
+    timed = int(row["timed"]) > 0  # ClickHouse answers nan / 0 for an empty aggregate
+    return QueueMetrics(depth.get("pending", 0), depth.get("processing", 0), int(row["succeeded"]),
+                        int(row["failed"]), *((_number(row[k]) if timed else None) for k in ("avg_ms", "p95_ms", "p99_ms")))
 
 
 def _number(value: Any) -> float | None:

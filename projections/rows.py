@@ -7,9 +7,12 @@ The jobs tables collapse (VersionedCollapsingMergeTree): a batch that changes a 
 *cancel* row (the row as it stood, ``sign = -1``) and the new row (``sign = +1``). Counting
 by ``sum(sign)`` is then exact without FINAL, which is what keeps depth and list totals cheap
 over millions of jobs: a job's old status is taken back by its cancel row. The time-ordered
-copy, ``jobs_by_time``, gets each changed job's new row alone and replaces by version, so
-writing a row there twice is harmless; that is how a batch that may already be stored is
-*restated* there.
+copy, ``jobs_by_time``, gets each changed job's new row alone and replaces by version, and
+``jobs_by_id`` the same row as a document under its key, so writing a row there twice is
+harmless; that is how a batch that may already be stored is *restated* there.
+
+Outcome events (succeeded, failed, dead-lettered) also become rows of ``job_outcomes``, each
+a function of its event, for the metrics of a period.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ JOB_EVENT_COLUMNS = (
     "actor", "correlation_id", "causation_id", "data", "kafka_partition", "kafka_offset",
 )
 JOB_TABLE_COLUMNS = (*JOB_COLUMNS, "sign")
+JOB_DOC_COLUMNS = ("id", "organization_id", "project_id", "version", "doc")
+OUTCOME_COLUMNS = ("organization_id", "project_id", "queue_id", "occurred_at", "event_id", "job_id", "outcome", "took_ms")
 QUEUE_COLUMNS = (
     "organization_id", "project_id", "id", "name", "description", "priority", "settings", "is_active",
     "deleted", "created_at", "updated_at", "version",
@@ -49,7 +54,8 @@ WORKER_COLUMNS = (
     "heartbeat_interval_seconds", "metadata", "status", "registered_at", "last_heartbeat_at", "version",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_TABLE_COLUMNS, "jobs_by_time": JOB_COLUMNS,
-                                       "job_events": JOB_EVENT_COLUMNS, "queues": QUEUE_COLUMNS,
+                                       "jobs_by_id": JOB_DOC_COLUMNS, "job_events": JOB_EVENT_COLUMNS,
+                                       "job_outcomes": OUTCOME_COLUMNS, "queues": QUEUE_COLUMNS,
                                        "workers": WORKER_COLUMNS}
 JOB_EVENT_TYPES = frozenset({"JobSubmitted", *TRANSITIONS})
 
@@ -132,6 +138,40 @@ def live_job_rows(stored: list[Row]) -> dict[Any, Row]:
     return live
 
 
+def job_doc_row(row: Row) -> tuple[Any, ...]:
+    """The row of ``jobs_by_id``: the job's columns as one JSON document, under its id."""
+    doc = orjson.dumps({c: row[c] for c in JOB_COLUMNS}, option=orjson.OPT_NAIVE_UTC).decode()
+    return row["id"], row["organization_id"], row["project_id"], row["version"], doc
+
+
+def job_from_doc(doc: str) -> Row:
+    """A job row back from its document (ids and times as strings, which the API's models accept)."""
+    row: Row = orjson.loads(doc)
+    return row
+
+
+_OUTCOMES = {"JobSucceeded": "succeeded", "JobFailed": "failed", "JobDeadLettered": "dead_lettered"}
+
+
+def outcome_row(record: LogRecord, queue_id: Any) -> tuple[Any, ...] | None:
+    """An outcome event as a row of ``job_outcomes``, or None for any other event.
+
+    Processing time is the worker's reported duration, or lease-to-completion when it reported none
+    (and the event says when the attempt began); a job's queue never changes, so any row of it tells it.
+    """
+    e = record.envelope
+    outcome = _OUTCOMES.get(e.event_type)
+    if outcome is None:
+        return None
+    took: float | None = None
+    if isinstance(e.data, JobSucceeded):
+        if e.data.duration_ms is not None:
+            took = float(e.data.duration_ms)
+        elif e.data.started_at is not None:
+            took = max(0.0, (e.occurred_at - e.data.started_at).total_seconds() * 1000)
+    return e.organization_id, e.project_id, queue_id, e.occurred_at, e.event_id, e.aggregate_id, outcome, took
+
+
 def job_event_row(record: LogRecord) -> tuple[Any, ...]:
     e = record.envelope
     return (
@@ -180,10 +220,15 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row], restated: Collec
         event = record.envelope.data
         if is_job_event(record):
             job_id = record.envelope.aggregate_id
-            row = job_row_after(changed.get(job_id) or current.get(job_id), record)
+            before = changed.get(job_id) or current.get(job_id)
+            row = job_row_after(before, record)
             if row is not None:
                 changed[job_id] = row
             tables["job_events"].append(job_event_row(record))
+            known = row or before
+            outcome = outcome_row(record, known["queue_id"]) if known is not None else None
+            if outcome is not None:  # written whether or not the row changed: a crash may have lost it
+                tables["job_outcomes"].append(outcome)
         elif isinstance(event, QueueCreated | QueueDeleted):
             tables["queues"].append(queue_row(record, event))
         elif isinstance(event, WorkerStateChanged):
@@ -195,8 +240,10 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row], restated: Collec
         values = tuple(row[c] for c in JOB_COLUMNS)
         tables["jobs"].append((*values, 1))
         tables["jobs_by_time"].append(values)
+        tables["jobs_by_id"].append(job_doc_row(row))
     for job_id in restated:
         stored = current.get(job_id)
         if job_id not in changed and stored is not None:
             tables["jobs_by_time"].append(tuple(stored[c] for c in JOB_COLUMNS))
+            tables["jobs_by_id"].append(job_doc_row(stored))
     return dict(tables), changed

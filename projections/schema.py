@@ -9,15 +9,16 @@ replaces by version instead: the projector writes it itself and may write a row 
 after a crash (see ``projections.projector``), which only a replacing table absorbs. Queue
 and worker rows by the record's offset in their compacted topic (one aggregate, one partition). The
 job history is ReplacingMergeTree on the event id, so a redelivered decision or a
-re-read range of the log adds nothing. Row queries read with FINAL (point reads by id collapse a
-job's few rows themselves); counts sum the sign.
+re-read range of the log adds nothing. Row queries read with FINAL; reads of one job go to its
+key in ``jobs_by_id``; counts sum the sign (from the ``counts`` projection where they can).
+Period metrics read ``job_outcomes``, one row per outcome event.
 """
 
 from __future__ import annotations
 
 from projections.store import ClickHouseStore
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _JOB_COLUMNS_DDL = """
             organization_id UUID,
@@ -46,11 +47,34 @@ _JOB_COLUMNS_DDL = """
 TABLES: dict[str, str] = {
     "jobs": f"""
         CREATE TABLE IF NOT EXISTS jobs ({_JOB_COLUMNS_DDL},
-            sign Int8)
+            sign Int8,
+            -- every count (depth, list totals, queue stats) sums signs by these keys: the projection holds
+            -- those sums per part, so a count reads a few rows per part instead of a tenant's whole history.
+            -- Unlike a materialized view it is part of the part, written by the same insert.
+            PROJECTION counts (
+                SELECT organization_id, project_id, queue_id, queue_name, status, job_type, sum(sign)
+                GROUP BY organization_id, project_id, queue_id, queue_name, status, job_type
+            ))
         ENGINE = VersionedCollapsingMergeTree(sign, version)
         ORDER BY (organization_id, project_id, id)
-        -- point reads by id: small granules and compression blocks, so a lookup decompresses little
-        SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384
+        -- the projector's reads by id: small granules and compression blocks, so a lookup decompresses little;
+        -- a merge that collapses rows rebuilds the projection from what it kept
+        SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384,
+                 deduplicate_merge_projection_mode = 'rebuild'
+    """,
+    # Each job's newest row under its id, for GET /jobs/{id}: a key-value table (RocksDB), so a read is one
+    # key lookup whatever the number of jobs and parts. The row is one JSON document (the jobs columns):
+    # decoding one string costs less than twenty typed columns. Written with jobs_by_time, the same rows
+    # (restated alike after a crash); an insert replaces the key's value.
+    "jobs_by_id": """
+        CREATE TABLE IF NOT EXISTS jobs_by_id (
+            id UUID,
+            organization_id UUID,
+            project_id UUID,
+            version UInt64,
+            doc String
+        ) ENGINE = EmbeddedRocksDB
+        PRIMARY KEY id
     """,
     # Each job's newest row in time order, written by the projector with the jobs rows: lists newest
     # first, and periods of completed jobs (the minmax index), read a range of this table instead of
@@ -82,6 +106,22 @@ TABLES: dict[str, str] = {
             kafka_offset UInt64
         ) ENGINE = ReplacingMergeTree
         ORDER BY (organization_id, project_id, job_id, event_id)
+    """,
+    # One row per outcome event (succeeded, failed, dead-lettered), for the metrics of a period: a queue's
+    # outcomes in time order, so a period is one range of the key. Each row is a function of its event
+    # alone (the processing time travels in the event), so re-reading the log adds nothing new.
+    "job_outcomes": """
+        CREATE TABLE IF NOT EXISTS job_outcomes (
+            organization_id UUID,
+            project_id UUID,
+            queue_id UUID,
+            occurred_at DateTime64(6, 'UTC'),
+            event_id UUID,
+            job_id UUID,
+            outcome LowCardinality(String),
+            took_ms Nullable(Float64)
+        ) ENGINE = ReplacingMergeTree
+        ORDER BY (organization_id, project_id, queue_id, occurred_at, event_id)
     """,
     "queues": """
         CREATE TABLE IF NOT EXISTS queues (

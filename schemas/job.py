@@ -186,6 +186,8 @@ class JobLeased(DomainEvent):
     worker_id: uuid.UUID
     attempt: int = Field(ge=1, le=MAX_ATTEMPTS)
     deadline: AwareDatetime
+    # when the attempt began (the decision's time); None in events written before it was recorded
+    leased_at: AwareDatetime | None = None
 
 
 @register_event
@@ -209,6 +211,9 @@ class JobSucceeded(DomainEvent):
     attempt: int
     output: Any = None
     duration_ms: int | None = None
+    # when the attempt began, so that the processing time is a function of this event alone (read models
+    # count outcomes per event); None when the lease did not record it
+    started_at: AwareDatetime | None = None
 
 
 @register_event

@@ -76,6 +76,7 @@ class Lease(BaseModel):
     worker_id: uuid.UUID
     attempt: int
     deadline: AwareDatetime
+    leased_at: AwareDatetime | None = None  # None for leases granted before it was recorded
 
 
 class JobState(BaseModel):
@@ -206,7 +207,8 @@ def _lease(command: LeaseJob, state: JobState, now: datetime) -> Decision:
         return refuse(JobNotLeasable(f"job {state.job_id} is {state.status.value}, not pending"))
     attempt = state.attempt_count + 1
     return accept(JobLeased(job_id=state.job_id, lease_id=command.lease_id, worker_id=command.worker_id,
-                            attempt=attempt, deadline=now + timedelta(seconds=state.policy.timeout_seconds)))
+                            attempt=attempt, deadline=now + timedelta(seconds=state.policy.timeout_seconds),
+                            leased_at=now))
 
 
 def _stale_report(state: JobState, lease_id: uuid.UUID, report: ReportKind, now: datetime) -> Decision | None:
@@ -243,7 +245,8 @@ def _complete(command: CompleteJob, state: JobState, now: datetime) -> Decision:
         return stale
     assert state.lease is not None
     return accept(JobSucceeded(job_id=state.job_id, lease_id=command.lease_id, worker_id=state.lease.worker_id,
-                               attempt=state.lease.attempt, output=command.output, duration_ms=command.duration_ms))
+                               attempt=state.lease.attempt, output=command.output, duration_ms=command.duration_ms,
+                               started_at=state.lease.leased_at))
 
 
 @_decide.register
@@ -381,7 +384,8 @@ def _(event: JobBecameReady, state: JobState) -> JobState:
 
 @_apply.register
 def _(event: JobLeased, state: JobState) -> JobState:
-    lease = Lease(lease_id=event.lease_id, worker_id=event.worker_id, attempt=event.attempt, deadline=event.deadline)
+    lease = Lease(lease_id=event.lease_id, worker_id=event.worker_id, attempt=event.attempt, deadline=event.deadline,
+                  leased_at=event.leased_at)
     return state.model_copy(update={"lease": lease, "last_lease_id": event.lease_id, "last_report": None,
                                     "attempt_count": event.attempt})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,8 +13,8 @@ from projections.projector import Projector
 from projections.schema import SCHEMA_VERSION, ensure_schema
 from projections.queries import JobFilter, JobQueries
 from projections.store import ClickHouseStore
-from schemas.envelope import Tenant, wrap
-from schemas.job import JobStatus, JobSubmitted
+from schemas.envelope import EventEnvelope, Tenant, wrap
+from schemas.job import JobLeased, JobStatus, JobSubmitted, JobSucceeded
 from taskforge.settings import Settings
 from tests.support import eventually, scoped_settings
 
@@ -102,14 +102,32 @@ async def test_reprojecting_a_range_changes_nothing(broker_settings: Settings, c
     await store.close()
 
 
+def succeeded_envelopes(tenant: Tenant, job_id: uuid.UUID, at: datetime) -> list[EventEnvelope]:
+    """A lease and its success, as the job's owner writes them (sequences 2 and 3)."""
+    lease, worker = uuid.uuid4(), uuid.uuid4()
+    return [
+        wrap(JobLeased(job_id=job_id, lease_id=lease, worker_id=worker, attempt=1, deadline=at + timedelta(minutes=1),
+                       leased_at=at), tenant=tenant, aggregate_id=job_id, occurred_at=at, event_id=uuid.uuid4(),
+             sequence=2),
+        wrap(JobSucceeded(job_id=job_id, lease_id=lease, worker_id=worker, attempt=1, started_at=at),
+             tenant=tenant, aggregate_id=job_id, occurred_at=at + timedelta(milliseconds=250), event_id=uuid.uuid4(),
+             sequence=3),
+    ]
+
+
 async def test_a_lost_time_ordered_copy_is_restored_by_the_re_read(
     broker_settings: Settings, clickhouse_backend: str
 ) -> None:
-    """A crash after the jobs rows landed and before their time-ordered copy did: the re-read range restores it."""
+    """A crash after the jobs rows landed and before their other tables did: the re-read range restores them.
+
+    The time-ordered copy, the key-value copy and the outcomes are separate inserts from the jobs rows.
+    """
     settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
     tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     envelopes = [submitted_envelope(tenant) for _ in range(30)]
-    await log.append(topics.job_events, envelopes)
+    now = datetime.now(UTC)
+    done = [e.data.job_id for e in envelopes[:5]]
+    await log.append(topics.job_events, [*envelopes, *(e for job_id in done for e in succeeded_envelopes(tenant, job_id, now))])
     store = ClickHouseStore(settings)
     await store.open()
     queries = JobQueries(store)
@@ -118,15 +136,26 @@ async def test_a_lost_time_ordered_copy_is_restored_by_the_re_read(
     assert await projector.tail.catch_up(timeout=10)
     await projector.stop()
 
-    await store.command("TRUNCATE TABLE jobs_by_time")  # the copy lost ...
+    queue = envelopes[0].data.queue_id
+    period = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+    assert (await queries.queue_metrics(tenant, queue, *period)).succeeded == 1
+    for table in ("jobs_by_time", "jobs_by_id", "job_outcomes"):  # the copies lost ...
+        await store.command(f"TRUNCATE TABLE {table}")
     await store.command("TRUNCATE TABLE projector_offsets")  # ... and the offsets never written
     assert (await queries.list(tenant, JobFilter(), 1, 100)).rows == []
+    assert await queries.get(tenant, done[0]) is None
     again = Projector(settings, store, topics)
     await again.start()
     assert await again.tail.catch_up(timeout=10)
     page = await queries.list(tenant, JobFilter(), 1, 100)
     assert page.total == 30, "the collapsing table was not written twice"
     assert {row["id"] for row in page.rows} == {e.data.job_id for e in envelopes}
+    for e in envelopes:
+        row = await queries.get(tenant, e.data.job_id)
+        assert row is not None and row["status"] == ("succeeded" if e.data.job_id in done else "pending")
+    metrics = await queries.queue_metrics(tenant, queue, *period)
+    assert (metrics.succeeded, metrics.avg_ms) == (1, 250.0), "the outcome is back, once, with its time"
+    assert await store.scalar("SELECT count() FROM job_outcomes FINAL") == 5
     await again.stop()
     await log.stop()
     await store.close()

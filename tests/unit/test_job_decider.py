@@ -128,6 +128,7 @@ def test_a_pending_job_is_leased_with_a_deadline_from_its_timeout() -> None:
     assert isinstance(event, JobLeased)
     assert (event.lease_id, event.worker_id, event.attempt) == (lease_id, WORKER, 1)
     assert event.deadline == NOW + timedelta(seconds=60)
+    assert event.leased_at == NOW, "the attempt's start, for the processing time of its outcome"
     assert history.status is JobStatus.PROCESSING and history.state is not None and history.state.attempt_count == 1
 
 
@@ -155,6 +156,7 @@ def test_completing_with_the_live_lease_succeeds() -> None:
     (event,) = decision.events
     assert isinstance(event, JobSucceeded) and event.output == {"ok": 1} and event.duration_ms == 12
     assert event.worker_id == WORKER and event.attempt == 1
+    assert event.started_at == NOW, "the success says when its attempt began (the lease's time)"
     assert history.status is JobStatus.SUCCEEDED and history.state is not None and history.state.lease is None
 
 

@@ -39,6 +39,7 @@ def project(batch_size: int) -> dict[str, Any]:
     current: dict[Any, Row] = {}
     history: dict[str, set[str]] = {}
     queues: dict[str, dict[str, Any]] = {}
+    outcomes: dict[str, list[Any]] = {}
     all_records = records()
     for start in range(0, len(all_records), batch_size):
         tables, changed = rows_for(all_records[start:start + batch_size], current)
@@ -46,6 +47,11 @@ def project(batch_size: int) -> dict[str, Any]:
         for row in tables.get("job_events", []):
             event = dict(zip(COLUMNS["job_events"], row, strict=True))
             history.setdefault(str(event["job_id"]), set()).add(str(event["event_id"]))
+        for row in tables.get("job_outcomes", []):
+            outcome = dict(zip(COLUMNS["job_outcomes"], row, strict=True))
+            outcomes[str(outcome["event_id"])] = [str(outcome["job_id"]), str(outcome["queue_id"]),
+                                                  outcome["occurred_at"].isoformat(), outcome["outcome"],
+                                                  outcome["took_ms"]]
         for row in tables.get("queues", []):
             queue = dict(zip(COLUMNS["queues"], row, strict=True))
             queues[str(queue["id"])] = {"name": queue["name"], "deleted": queue["deleted"]}
@@ -53,7 +59,8 @@ def project(batch_size: int) -> dict[str, Any]:
         "queue_name", "status", "priority", "max_attempts", "attempt_count", "error_message", "output", "worker_id",
         "duration_ms", "scheduled_for", "created_at", "started_at", "completed_at", "version")}))
         for job_id, row in current.items()}
-    return {"jobs": jobs, "history": {k: len(v) for k, v in history.items()}, "queues": queues}
+    return {"jobs": jobs, "history": {k: len(v) for k, v in history.items()}, "queues": queues,
+            "outcomes": outcomes}
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 1_000])
@@ -74,6 +81,10 @@ def test_the_recorded_rows_say_what_the_lives_were() -> None:
         assert (job["completed_at"] is not None) == finished
         if job["status"] == "succeeded":
             assert job["error_message"] is None and job["duration_ms"] is not None
+    ends = [outcome for _, _, _, outcome, _ in expected["outcomes"].values()]
+    assert sorted(set(ends)) == ["dead_lettered", "failed", "succeeded"], "every kind of outcome, once per event"
+    finished = sum(1 for job in expected["jobs"].values() if job["status"] in ("succeeded", "failed", "dead_lettered"))
+    assert len(ends) >= finished, "each job that ended so has an outcome (a manual retry can add another)"
 
 
 if __name__ == "__main__":

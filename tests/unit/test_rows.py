@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from projections.rows import COLUMNS, LogRecord, job_row_after, live_job_rows, rows_for
+from projections.rows import COLUMNS, LogRecord, job_from_doc, job_row_after, live_job_rows, rows_for
 from schemas.envelope import DomainEvent, Tenant, wrap
 from schemas.job import (
-    JobAttemptFailed, JobCancelled, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
+    JobAttemptFailed, JobCancelled, JobFailed, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
     JobSucceeded,
 )
 from schemas.queue import QueueCreated, QueueDeleted, QueuePaused, QueueSettings
@@ -211,3 +211,60 @@ def test_collapsing_the_rows_a_batch_wrote_gives_its_changed_rows() -> None:
     tables, changed = rows_for([record(JobCancelled(job_id=JOB), 2)], {JOB: stored})
     written = [{**stored, "sign": 1}] + [dict(zip(COLUMNS["jobs"], row, strict=True)) for row in tables["jobs"]]
     assert live_job_rows(written) == changed
+
+
+def test_the_key_value_copy_holds_each_changed_jobs_new_row_as_one_document() -> None:
+    stored = job_row_after(None, record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1))
+    assert stored is not None
+    tables, changed = rows_for([record(JobCancelled(job_id=JOB), 2)], {JOB: stored})
+    (kv,) = tables["jobs_by_id"]
+    entry = dict(zip(COLUMNS["jobs_by_id"], kv, strict=True))
+    assert (entry["id"], entry["organization_id"], entry["project_id"], entry["version"]) == (
+        JOB, TENANT.organization_id, TENANT.project_id, 2)
+    doc = job_from_doc(entry["doc"])
+    assert doc == orjson.loads(orjson.dumps(changed[JOB])), "every column of the new row, nothing else"
+    assert doc["status"] == "cancelled" and doc["completed_at"] == AT.isoformat()
+    restated, _ = rows_for([record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1)], {JOB: stored},
+                           restated={JOB})
+    assert [job_from_doc(r[-1]) for r in restated["jobs_by_id"]] == [orjson.loads(orjson.dumps(stored))], \
+        "a restated job's stored row is written again under its key"
+
+
+def test_outcome_events_become_outcome_rows_with_their_processing_time() -> None:
+    queue = uuid.uuid4()
+    stored = job_row_after(None, record(submitted(queue_id=queue, status=JobStatus.PENDING, scheduled_for=None), 1))
+    assert stored is not None
+    lease, began = uuid.uuid4(), AT + timedelta(seconds=1)
+    leased = record(JobLeased(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, deadline=AT + timedelta(hours=1),
+                              leased_at=began), 2, at=began)
+    unreported = record(JobSucceeded(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, started_at=began),
+                        3, at=began + timedelta(milliseconds=1500))
+    tables, _ = rows_for([leased, unreported], {JOB: stored})
+    (row,) = (dict(zip(COLUMNS["job_outcomes"], r, strict=True)) for r in tables["job_outcomes"])
+    assert (row["queue_id"], row["job_id"], row["outcome"], row["event_id"]) == (
+        queue, JOB, "succeeded", unreported.envelope.event_id)
+    assert row["occurred_at"] == began + timedelta(milliseconds=1500)
+    assert row["took_ms"] == 1500.0, "lease to completion when the worker reported no duration"
+
+    reported = record(JobSucceeded(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, duration_ms=40,
+                                   started_at=began), 3)
+    (with_duration,) = rows_for([reported], {JOB: stored})[0]["job_outcomes"]
+    assert with_duration[-1] == 40.0, "the worker's own duration wins"
+    legacy = record(JobSucceeded(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1), 3)
+    assert rows_for([legacy], {JOB: stored})[0]["job_outcomes"][0][-1] is None, "no duration and no lease time"
+
+    failed = record(JobFailed(job_id=JOB, attempts=1), 3)
+    assert [r[-2:] for r in rows_for([failed], {JOB: stored})[0]["job_outcomes"]] == [("failed", None)]
+    assert "job_outcomes" not in rows_for([leased], {JOB: stored})[0], "a lease is no outcome"
+
+
+def test_an_outcome_already_applied_is_written_again_the_same() -> None:
+    """A crash may land the jobs insert and lose the outcomes insert; the re-read must restore it."""
+    stored = job_row_after(None, record(submitted(status=JobStatus.PENDING, scheduled_for=None), 1))
+    assert stored is not None
+    lease = uuid.uuid4()
+    done = record(JobSucceeded(job_id=JOB, lease_id=lease, worker_id=WORKER, attempt=1, duration_ms=9), 2)
+    first, changed = rows_for([done], {JOB: stored})
+    again, unchanged = rows_for([done], {JOB: changed[JOB]})
+    assert unchanged == {} and "jobs" not in again
+    assert again["job_outcomes"] == first["job_outcomes"]
