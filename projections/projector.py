@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ from taskforge.settings import Settings
 log = logging.getLogger(__name__)
 
 OFFSETS_INTERVAL_SECONDS = 0.5
+# a batch slower than this is logged with where its time went: the lag's p99 is made of such stalls
+SLOW_BATCH_SECONDS = 0.5
 ROW_CACHE_LIMIT = 200_000
 _OFFSET_COLUMNS = ("topic", "partition", "next_offset", "written_at")
 
@@ -59,6 +62,7 @@ class Projector:
         self._unsaved: dict[TopicPartition, int] = {}
         self._saver: asyncio.Task[None] | None = None
         self._fresh_from: dict[TopicPartition, int] | None = None
+        self._insert_times: dict[str, tuple[int, float]] = {}  # this batch's, for the slow-batch log line
 
     async def start(self) -> None:
         if await ensure_schema(self._store):
@@ -112,10 +116,14 @@ class Projector:
         # Below the horizon an earlier run may have stored a job's row and died before its time-ordered
         # copy (the tables are separate inserts), so those jobs' rows are written there again.
         restated = {r.envelope.aggregate_id for r in records if is_job_event(r) and below_horizon(r)}
+        began = time.perf_counter()
+        self._insert_times.clear()
         current = await self._current_rows(records, created)
+        looked_up = time.perf_counter()
         tables, changed = rows_for(records, current, restated)
+        mapped = time.perf_counter()
         try:
-            await asyncio.gather(*(self._store.insert(table, rows, COLUMNS[table]) for table, rows in tables.items()))
+            await asyncio.gather(*(self._timed_insert(table, rows) for table, rows in tables.items()))
         except BaseException:
             # Some of the inserts may have landed. The retry must cancel exactly the rows that are now
             # stored, so it reads them from ClickHouse rather than trusting this cache.
@@ -123,11 +131,20 @@ class Projector:
             if self._fresh_from is not None:
                 self._fresh_from.update(next_positions)
             raise
+        if (took := time.perf_counter() - began) > SLOW_BATCH_SECONDS:
+            log.info("projector: a batch of %d records took %.0f ms (lookup %.0f, rows %.0f, inserts %s)",
+                        len(records), took * 1000, (looked_up - began) * 1000, (mapped - looked_up) * 1000,
+                        ", ".join(f"{t} {n} rows {ms:.0f} ms" for t, (n, ms) in self._insert_times.items()))
         if len(self._rows) + len(changed) > ROW_CACHE_LIMIT:
             self._rows.clear()  # reloaded from ClickHouse on demand
         self._rows.update(changed)
         self._unsaved.update(next_positions)
         self.events_written += len(records)
+
+    async def _timed_insert(self, table: str, rows: list[tuple[object, ...]]) -> None:
+        began = time.perf_counter()
+        await self._store.insert(table, rows, COLUMNS[table])
+        self._insert_times[table] = (len(rows), (time.perf_counter() - began) * 1000)
 
     async def save_offsets(self) -> None:
         """Record how far the rows go. Only positions whose rows are already written are ever here."""
