@@ -42,7 +42,8 @@ from taskforge.settings import Settings
 log = logging.getLogger(__name__)
 
 OFFSETS_INTERVAL_SECONDS = 0.5
-# a batch slower than this is logged with where its time went: the lag's p99 is made of such stalls
+# a batch that is not full (the projector is at the log's end) and slower than this is a stall: it holds
+# up every read that waits at the barrier, so it is logged with where its time went
 SLOW_BATCH_SECONDS = 0.5
 ROW_CACHE_LIMIT = 200_000
 _OFFSET_COLUMNS = ("topic", "partition", "next_offset", "written_at")
@@ -63,6 +64,7 @@ class Projector:
         self._saver: asyncio.Task[None] | None = None
         self._fresh_from: dict[TopicPartition, int] | None = None
         self._insert_times: dict[str, tuple[int, float]] = {}  # this batch's, for the slow-batch log line
+        self._full_batch = settings.projector_max_batch
 
     async def start(self) -> None:
         if await ensure_schema(self._store):
@@ -131,8 +133,8 @@ class Projector:
             if self._fresh_from is not None:
                 self._fresh_from.update(next_positions)
             raise
-        if (took := time.perf_counter() - began) > SLOW_BATCH_SECONDS:
-            log.info("projector: a batch of %d records took %.0f ms (lookup %.0f, rows %.0f, inserts %s)",
+        if (took := time.perf_counter() - began) > SLOW_BATCH_SECONDS and len(records) < self._full_batch:
+            log.warning("projector: a batch of %d records took %.0f ms (lookup %.0f, rows %.0f, inserts %s)",
                         len(records), took * 1000, (looked_up - began) * 1000, (mapped - looked_up) * 1000,
                         ", ".join(f"{t} {n} rows {ms:.0f} ms" for t, (n, ms) in self._insert_times.items()))
         if len(self._rows) + len(changed) > ROW_CACHE_LIMIT:
