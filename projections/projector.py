@@ -9,8 +9,8 @@ is stored: the cancel rows of the collapsing jobs table must match the stored ro
 
 A batch's tables are separate inserts, so a crash can land some and lose others. Every table
 but ``jobs`` absorbs a second copy of a row; ``jobs`` is read back before it is written, so a
-re-read batch writes there only what is missing. Its time-ordered copy ``jobs_by_time`` is
-kept whole by *restating*: for records that an earlier run may have written (below the
+re-read batch writes there only what is missing. Its copies ``jobs_by_time`` and ``jobs_by_id``
+are kept whole by *restating*: for records that an earlier run may have written (below the
 horizon), each touched job's row is written there again, changed or not.
 
 The offsets the projector resumes from are written after the rows they cover, on a short
@@ -63,7 +63,6 @@ class Projector:
         self._unsaved: dict[TopicPartition, int] = {}
         self._saver: asyncio.Task[None] | None = None
         self._fresh_from: dict[TopicPartition, int] | None = None
-        self._insert_times: dict[str, tuple[int, float]] = {}  # this batch's, for the slow-batch log line
         self._full_batch = settings.projector_max_batch
 
     async def start(self) -> None:
@@ -115,17 +114,16 @@ class Projector:
 
         created = {r.envelope.aggregate_id for r in records
                    if isinstance(r.envelope.data, JobSubmitted) and not below_horizon(r)}
-        # Below the horizon an earlier run may have stored a job's row and died before its time-ordered
-        # copy (the tables are separate inserts), so those jobs' rows are written there again.
+        # Below the horizon an earlier run may have stored a job's row and died before its copies (the
+        # tables are separate inserts), so those jobs' rows are written there again.
         restated = {r.envelope.aggregate_id for r in records if is_job_event(r) and below_horizon(r)}
         began = time.perf_counter()
-        self._insert_times.clear()
         current = await self._current_rows(records, created)
         looked_up = time.perf_counter()
         tables, changed = rows_for(records, current, restated)
         mapped = time.perf_counter()
         try:
-            await asyncio.gather(*(self._timed_insert(table, rows) for table, rows in tables.items()))
+            inserts = await asyncio.gather(*(self._timed_insert(table, rows) for table, rows in tables.items()))
         except BaseException:
             # Some of the inserts may have landed. The retry must cancel exactly the rows that are now
             # stored, so it reads them from ClickHouse rather than trusting this cache.
@@ -136,17 +134,18 @@ class Projector:
         if (took := time.perf_counter() - began) > SLOW_BATCH_SECONDS and len(records) < self._full_batch:
             log.warning("projector: a batch of %d records took %.0f ms (lookup %.0f, rows %.0f, inserts %s)",
                         len(records), took * 1000, (looked_up - began) * 1000, (mapped - looked_up) * 1000,
-                        ", ".join(f"{t} {n} rows {ms:.0f} ms" for t, (n, ms) in self._insert_times.items()))
+                        ", ".join(f"{t} {n} rows {ms:.0f} ms" for t, n, ms in inserts))
         if len(self._rows) + len(changed) > ROW_CACHE_LIMIT:
             self._rows.clear()  # reloaded from ClickHouse on demand
         self._rows.update(changed)
         self._unsaved.update(next_positions)
         self.events_written += len(records)
 
-    async def _timed_insert(self, table: str, rows: list[tuple[object, ...]]) -> None:
+    async def _timed_insert(self, table: str, rows: list[tuple[object, ...]]) -> tuple[str, int, float]:
+        """Insert, and say how long it took (table, rows, ms), for the slow-batch log line."""
         began = time.perf_counter()
         await self._store.insert(table, rows, COLUMNS[table])
-        self._insert_times[table] = (len(rows), (time.perf_counter() - began) * 1000)
+        return table, len(rows), (time.perf_counter() - began) * 1000
 
     async def save_offsets(self) -> None:
         """Record how far the rows go. Only positions whose rows are already written are ever here."""

@@ -211,8 +211,8 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row], restated: Collec
 
     ``current`` holds the job rows as they stand before the batch, exactly as stored (it is not modified):
     each changed job gets a cancel row of that state and a row of its new state. The jobs in
-    ``restated`` whose row this batch leaves unchanged still get that row written to ``jobs_by_time``:
-    an earlier run may have stored their jobs rows and died before their copy there.
+    ``restated`` whose row this batch leaves unchanged still get that row written to ``jobs_by_time``
+    and ``jobs_by_id``: an earlier run may have stored their jobs rows and died before their copies.
     """
     tables: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     changed: dict[Any, Row] = {}

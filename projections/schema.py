@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from projections.store import ClickHouseStore
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _JOB_COLUMNS_DDL = """
             organization_id UUID,
@@ -76,15 +76,14 @@ TABLES: dict[str, str] = {
         ) ENGINE = EmbeddedRocksDB
         PRIMARY KEY id
     """,
-    # Each job's newest row in time order, written by the projector with the jobs rows: lists newest
-    # first, and periods of completed jobs (the minmax index), read a range of this table instead of
-    # all of a tenant's jobs. created_at never changes, so a job's rows share one sorting key here
-    # too. Not a materialized view of jobs: its copy is not atomic with the insert it follows, and
-    # a crash between the two could never be repaired by the collapsing copy it then was.
+    # Each job's newest row in time order, written by the projector with the jobs rows: list pages (newest
+    # first) read a range of this table instead of all of a tenant's jobs. created_at never changes, so a
+    # job's rows share one sorting key here too. Not a materialized view of jobs: its copy is not atomic
+    # with the insert it follows, and a crash between the two could never be repaired by the collapsing
+    # copy it then was.
     "jobs_by_time": f"""
         CREATE TABLE IF NOT EXISTS jobs_by_time (
-            {_JOB_COLUMNS_DDL},
-            INDEX completed completed_at TYPE minmax GRANULARITY 1
+            {_JOB_COLUMNS_DDL}
         ) ENGINE = ReplacingMergeTree(version)
         ORDER BY (organization_id, project_id, created_at, id)
     """,
