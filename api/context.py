@@ -31,6 +31,7 @@ from projections.store import ClickHouseStore
 from projections.worker_directory import WorkerDirectory
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
+from taskforge.gc_pauses import PAUSES, freeze_what_started
 from taskforge.settings import BOOTSTRAP_KEY_ID, Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class AppContext:
         )
 
     async def start(self) -> None:
+        PAUSES.install()
         await self._wait_for_topics()
         await self.store.open()
         await self.projector.start()
@@ -95,6 +97,7 @@ class AppContext:
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._ensure_bootstrap(), name="bootstrap"),
                             loop.create_task(self._every_minute(), name="identity-upkeep")]
+        freeze_what_started()
 
     async def _ensure_bootstrap(self) -> None:
         """Make the configured bootstrap key a real API key of the bootstrap tenant, through the identity

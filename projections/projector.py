@@ -32,11 +32,13 @@ from datetime import UTC, datetime
 from aiokafka import TopicPartition
 
 from producers.topics import Topics
+from projections.recent_rows import RecentRows
 from projections.rows import COLUMNS, JOB_COLUMNS, LogRecord, Row, is_job_event, live_job_rows, rows_for
 from projections.schema import ensure_schema
 from projections.store import ClickHouseStore
 from projections.tail import TopicTail
 from schemas.job import JobSubmitted
+from taskforge.gc_pauses import PAUSES
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ class Projector:
         self._store = store
         self.tail = TopicTail(settings, topics.projected, self._write, name="projector")
         self.events_written = 0
-        self._rows: dict[uuid.UUID, Row] = {}
+        self._rows = RecentRows(ROW_CACHE_LIMIT)
         self._unsaved: dict[TopicPartition, int] = {}
         self._saver: asyncio.Task[None] | None = None
         self._fresh_from: dict[TopicPartition, int] | None = None
@@ -90,21 +92,26 @@ class Projector:
         return self._fresh_from
 
     async def _current_rows(self, records: list[LogRecord], created: set[uuid.UUID]) -> dict[uuid.UUID, Row]:
-        """The stored rows of the jobs this batch touches, except those it creates."""
+        """The stored rows of the jobs this batch touches, except those it creates: from the cache, the rest
+        from ClickHouse (one query per tenant)."""
+        current: dict[uuid.UUID, Row] = {}
         wanted: dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]] = defaultdict(set)
         for record in records:
             job_id = record.envelope.aggregate_id
-            if is_job_event(record) and job_id not in self._rows and job_id not in created:
+            if not is_job_event(record) or job_id in current or job_id in created:
+                continue
+            if (cached := self._rows.get(job_id)) is not None:
+                current[job_id] = cached
+            else:
                 wanted[(record.envelope.organization_id, record.envelope.project_id)].add(job_id)
-        found: dict[uuid.UUID, Row] = {}
         for (org, project), ids in wanted.items():
             rows = await self._store.query(
                 f"SELECT {', '.join(JOB_COLUMNS)}, sign FROM jobs WHERE organization_id = {{org:UUID}} "
                 "AND project_id = {project:UUID} AND id IN {ids:Array(UUID)}",
                 {"org": org, "project": project, "ids": list(ids)},
             )
-            found.update({job_id: _as_utc(row) for job_id, row in live_job_rows(rows).items()})
-        return {**self._rows, **found} if found else self._rows
+            current.update({job_id: _as_utc(row) for job_id, row in live_job_rows(rows).items()})
+        return current
 
     async def _write(self, records: list[LogRecord], next_positions: dict[TopicPartition, int]) -> None:
         horizon = await self._horizon()
@@ -117,11 +124,11 @@ class Projector:
         # Below the horizon an earlier run may have stored a job's row and died before its copies (the
         # tables are separate inserts), so those jobs' rows are written there again.
         restated = {r.envelope.aggregate_id for r in records if is_job_event(r) and below_horizon(r)}
-        began = time.perf_counter()
+        began, began_cpu, gc_before = time.perf_counter(), time.thread_time(), PAUSES.total_seconds
         current = await self._current_rows(records, created)
-        looked_up = time.perf_counter()
+        looked_up, looked_up_cpu = time.perf_counter(), time.thread_time()
         tables, changed = rows_for(records, current, restated)
-        mapped = time.perf_counter()
+        mapped, mapped_cpu = time.perf_counter(), time.thread_time()
         try:
             inserts = await asyncio.gather(*(self._timed_insert(table, rows) for table, rows in tables.items()))
         except BaseException:
@@ -132,12 +139,15 @@ class Projector:
                 self._fresh_from.update(next_positions)
             raise
         if (took := time.perf_counter() - began) > SLOW_BATCH_SECONDS and len(records) < self._full_batch:
-            log.warning("projector: a batch of %d records took %.0f ms (lookup %.0f, rows %.0f, inserts %s)",
+            # the event loop thread's own CPU time and the collector's pauses tell a batch that was
+            # working from one that waited (for the GIL, for a core, or for the collector)
+            log.warning("projector: a batch of %d records took %.0f ms (lookup %.0f, rows %.0f, inserts %s; "
+                        "loop thread CPU %.0f ms, of it rows %.0f; gc pauses %.0f ms)",
                         len(records), took * 1000, (looked_up - began) * 1000, (mapped - looked_up) * 1000,
-                        ", ".join(f"{t} {n} rows {ms:.0f} ms" for t, n, ms in inserts))
-        if len(self._rows) + len(changed) > ROW_CACHE_LIMIT:
-            self._rows.clear()  # reloaded from ClickHouse on demand
-        self._rows.update(changed)
+                        ", ".join(f"{t} {n} rows {ms:.0f} ms" for t, n, ms in inserts),
+                        (time.thread_time() - began_cpu) * 1000, (mapped_cpu - looked_up_cpu) * 1000,
+                        (PAUSES.total_seconds - gc_before) * 1000)
+        self._rows.remember(changed)
         self._unsaved.update(next_positions)
         self.events_written += len(records)
 
