@@ -4,6 +4,12 @@
 ``http(s)://host:8123`` talks to a server. clickhouse-connect is blocking and a client
 serializes its calls, so the store keeps a small pool of clients and runs every call
 in its own thread pool, off the event loop.
+
+Inserts reuse one insert context per client, table and columns. A fresh context per insert
+cost a ``DESCRIBE`` of the table each time, and it is a reference cycle (it holds a bound
+method of itself) that kept the whole batch's rows alive until the garbage collector's next
+full pass: at ten million events that made the projector's process spend close to a second
+in every other second in full collections.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+from clickhouse_connect.driver.insert import InsertContext
 
 from taskforge.errors import ReadModelUnavailable
 from taskforge.settings import Settings
@@ -32,6 +39,7 @@ class ClickHouseStore:
         self._clients: asyncio.Queue[Client] = asyncio.Queue()
         self._all: list[Client] = []
         self._executor = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="clickhouse")
+        self._insert_contexts: dict[tuple[int, str, tuple[str, ...]], InsertContext] = {}
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -62,6 +70,8 @@ class ClickHouseStore:
             self._clients.put_nowait(client)
 
     async def command(self, sql: str) -> None:
+        """A statement without rows: DDL, in practice, so the column types the insert contexts hold are dropped."""
+        self._insert_contexts.clear()
         await self._run(lambda c: c.command(sql))
 
     async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -79,8 +89,20 @@ class ClickHouseStore:
         return rows[0][0] if rows else None
 
     async def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
-        if rows:
-            await self._run(lambda c: c.insert(table, rows, column_names=list(column_names)))
+        if not rows:
+            return
+
+        def run(client: Client) -> None:
+            key = (id(client), table, tuple(column_names))
+            if (context := self._insert_contexts.get(key)) is None:  # a client is used by one thread at a time
+                context = client.create_insert_context(table, column_names=list(column_names))
+                self._insert_contexts[key] = context
+            try:
+                client.insert(data=rows, context=context)
+            finally:
+                context.data = None  # empty for the next insert (the library keeps the last rows until then)
+
+        await self._run(run)
 
     async def ping(self) -> bool:
         try:
