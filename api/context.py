@@ -31,7 +31,7 @@ from projections.store import ClickHouseStore
 from projections.worker_directory import WorkerDirectory
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
-from taskforge.gc_pauses import PAUSES, freeze_what_started
+from taskforge.gc_pauses import collect_on_schedule
 from taskforge.settings import BOOTSTRAP_KEY_ID, Settings
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,6 @@ class AppContext:
         )
 
     async def start(self) -> None:
-        PAUSES.install()
         await self._wait_for_topics()
         await self.store.open()
         await self.projector.start()
@@ -96,8 +95,8 @@ class AppContext:
         await self.event_log.start()
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._ensure_bootstrap(), name="bootstrap"),
-                            loop.create_task(self._every_minute(), name="identity-upkeep")]
-        freeze_what_started()
+                            loop.create_task(self._every_minute(), name="identity-upkeep"),
+                            collect_on_schedule()]
 
     async def _ensure_bootstrap(self) -> None:
         """Make the configured bootstrap key a real API key of the bootstrap tenant, through the identity

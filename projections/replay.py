@@ -17,6 +17,7 @@ from producers.topics import Topics
 from projections.projector import Projector
 from projections.schema import TABLES, create_tables, drop_tables, ensure_schema
 from projections.store import ClickHouseStore
+from taskforge.gc_pauses import collect_on_schedule
 from taskforge.settings import Settings
 
 # The tables whose rows are a function of the log alone (the offsets table holds write times).
@@ -62,6 +63,7 @@ async def replay(settings: Settings, store: ClickHouseStore, report: Callable[[R
     await create_tables(store)
     projector = Projector(settings, store, Topics.from_settings(settings))
     began = time.monotonic()
+    collections = collect_on_schedule()  # the replay is one long catch-up: see taskforge/gc_pauses.py
     await projector.start()
     try:
         targets = await projector.tail.end_offsets()
@@ -70,6 +72,7 @@ async def replay(settings: Settings, store: ClickHouseStore, report: Callable[[R
             report(ReplayProgress(projector.events_written, total, time.monotonic() - began))
         report(ReplayProgress(projector.events_written, total, time.monotonic() - began))
     finally:
+        collections.cancel()
         await projector.stop()
     seconds = time.monotonic() - began
     rows = {table: n for table, (n, _) in (await table_checksums(store)).items()}

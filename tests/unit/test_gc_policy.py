@@ -1,0 +1,32 @@
+"""The collection policy of the processes that hold large batches in flight (taskforge/gc_pauses.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+from taskforge.gc_pauses import collect_on_schedule
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_only_the_young_generation_is_automatic_and_the_timer_frees_cycles() -> None:
+    before = gc.get_threshold()
+    collections = collect_on_schedule(every_seconds=0.05)
+    try:
+        young, middle, old = gc.get_threshold()
+        assert young == before[0] and middle > 1_000_000 and old > 1_000_000
+        cycle = Cycle()
+        gc.collect(0)  # it outlives a young collection, as a batch in flight does
+        freed = asyncio.Event()
+        weakref.finalize(cycle, freed.set)
+        del cycle
+        await asyncio.wait_for(freed.wait(), timeout=5)  # the scheduled full collection freed it
+    finally:
+        collections.cancel()
+        await asyncio.gather(collections, return_exceptions=True)
+    assert gc.get_threshold() == before  # cancelled: the default policy again
