@@ -34,12 +34,10 @@ _NEVER = 2**30  # collections of a younger generation before an older one is col
 
 
 class GcPauses:
-    """Totals of the collector's pauses since ``install``; one per process."""
+    """The collector's pauses since ``install``, in total; one per process."""
 
     def __init__(self) -> None:
         self.total_seconds = 0.0
-        self.collections = [0, 0, 0]
-        self.longest_seconds = 0.0
         self._began: float | None = None
         self._installed = False
 
@@ -57,14 +55,21 @@ class GcPauses:
         took = time.perf_counter() - self._began
         self._began = None
         self.total_seconds += took
-        self.collections[info["generation"]] += 1
-        self.longest_seconds = max(self.longest_seconds, took)
         if took > LONG_PAUSE_SECONDS:
-            log.warning("gc: generation %d collection paused the process %.0f ms (%d collected, %d tracked objects)",
+            log.warning("gc: generation %d collection paused the process %.0f ms (%d collected, %d objects in the "
+                        "oldest generation)",
                         info["generation"], took * 1000, info["collected"], len(gc.get_objects(generation=2)))
 
 
 PAUSES = GcPauses()
+
+
+class _Schedules:
+    """How many components of this process run the policy (an API and a replay in one test process, say),
+    and the thresholds to go back to once none does."""
+
+    running = 0
+    defaults: tuple[int, int, int] = gc.get_threshold()
 
 
 def collect_on_schedule(every_seconds: float = FULL_COLLECTION_SECONDS) -> asyncio.Task[None]:
@@ -74,17 +79,25 @@ def collect_on_schedule(every_seconds: float = FULL_COLLECTION_SECONDS) -> async
     objects, and frozen objects are still freed by reference counting when dropped.
     """
     PAUSES.install()
+    if _Schedules.running == 0:
+        _Schedules.defaults = gc.get_threshold()
+    _Schedules.running += 1
     gc.collect()
     gc.freeze()
-    before = gc.get_threshold()
-    gc.set_threshold(before[0], _NEVER, _NEVER)
-    return asyncio.get_running_loop().create_task(_collect_fully(every_seconds, before), name="full-collections")
+    gc.set_threshold(_Schedules.defaults[0], _NEVER, _NEVER)
+    task = asyncio.get_running_loop().create_task(_collect_fully(every_seconds), name="full-collections")
+    task.add_done_callback(_schedule_stopped)  # also when cancelled before it ever ran
+    return task
 
 
-async def _collect_fully(every_seconds: float, thresholds: tuple[int, int, int]) -> None:
-    try:
-        while True:
-            await asyncio.sleep(every_seconds)
-            gc.collect()
-    finally:  # cancelled: the process (a test run, say) goes on with the default policy
-        gc.set_threshold(*thresholds)
+async def _collect_fully(every_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(every_seconds)
+        gc.collect()
+
+
+def _schedule_stopped(_: asyncio.Task[None]) -> None:
+    """Once no component runs the policy, the process goes on with the default one."""
+    _Schedules.running -= 1
+    if _Schedules.running == 0:
+        gc.set_threshold(*_Schedules.defaults)

@@ -30,3 +30,16 @@ async def test_only_the_young_generation_is_automatic_and_the_timer_frees_cycles
         collections.cancel()
         await asyncio.gather(collections, return_exceptions=True)
     assert gc.get_threshold() == before  # cancelled: the default policy again
+
+
+async def test_the_default_policy_returns_when_the_last_schedule_stops() -> None:
+    before = gc.get_threshold()
+    first, second = collect_on_schedule(), collect_on_schedule()
+    try:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        assert gc.get_threshold()[1] > 1_000_000  # the second still runs the policy
+    finally:
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+    assert gc.get_threshold() == before
