@@ -201,6 +201,11 @@ async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[
             "p99_ms": round(percentile(waits, 99) * 1000, 1)}
 
 
+def long_gc_pauses(log_file: Path) -> dict[str, Any]:
+    lines = [line for line in log_file.read_text(errors="replace").splitlines() if "gc: generation" in line]
+    return {"count": len(lines), "last": lines[-3:]}
+
+
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
                                "stream_processors": streams_count}
@@ -233,6 +238,10 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
                 print(json.dumps(results["long_poll_wake_up"]), flush=True)
                 results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20)
+            # the collector's long pauses in each process (logged by taskforge/gc_pauses.py): every one of them
+            # stopped that process's whole event loop
+            results["long_gc_pauses"] = {log_file.stem: long_gc_pauses(log_file)
+                                         for log_file in [data / "api.log", *sorted(data.glob("streams-*.log"))]}
         finally:
             for log_file in sorted(data.glob("worker-*.log"))[:1]:
                 print(f"--- {log_file.name} (tail)\n" + "\n".join(log_file.read_text().splitlines()[-8:]), flush=True)
