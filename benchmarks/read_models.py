@@ -304,6 +304,8 @@ async def run(events: int, samples: int, lag_seconds: float, settle_seconds: flo
                             project_id=uuid.UUID(state["project_id"]))
 
         loader = Loader(settings, tenant, None if state is None else await queues_in_log(settings, tenant))
+        if state is not None:  # the lag phase's jobs must be new: an earlier run's lag phase drew from seed 11 too
+            loader.rng = random.Random()
         await loader.start(copies=-(-events // (BLOCK_JOBS * 53 // 10)), queues_too=state is None)
         if state is None:
             results["load"] = await loader.load(events)
