@@ -47,7 +47,7 @@ from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
 from taskforge.errors import EventLogUnavailable
-from taskforge.gc_pauses import PAUSES
+from taskforge.gc_pauses import collect_on_schedule
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,10 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     install_prompt_transport(app, settings.streams_fetch_max_wait_ms)
 
     @app.task
-    async def log_collector_pauses() -> None:
-        """Every long pause of the collector stops all agents of this process: log them (taskforge/gc_pauses.py)."""
-        PAUSES.install()
+    async def collect_garbage_on_schedule() -> None:
+        """A full collection stops every agent of this process: only young ones run automatically, full ones
+        once a minute, long pauses logged (taskforge/gc_pauses.py). Runs until the worker stops."""
+        await collect_on_schedule()
     event_log = KafkaEventLog(settings)
     app.add_dependency(EventLogService(event_log))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
