@@ -131,6 +131,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         """A full collection stops every agent of this process: only young ones run automatically, full ones
         once a minute, long pauses logged (taskforge/gc_pauses.py). Runs until the worker stops."""
         await collect_on_schedule()
+
     event_log = KafkaEventLog(settings)
     app.add_dependency(EventLogService(event_log))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
