@@ -268,14 +268,13 @@ async def queues_in_log(settings: Settings, tenant: Tenant) -> tuple[GeneratedQu
     return found["work"], found["dead"]
 
 
-def bench_settings(data_dir: Path, state: dict[str, Any] | None) -> Settings:
+def bench_settings(data_dir: Path, state: dict[str, Any] | None, pool_size: int) -> Settings:
     kept = {} if state is None else {"topic_prefix": state["topic_prefix"],
                                      "clickhouse_database": state["clickhouse_database"]}
     ports = (free_port(), free_port()) if state is None else (state["kafka_port"], state["controller_port"])
-    # Two ClickHouse clients, as in every run in docs/figures.md: on two cores the shipped four measured
-    # worse read tails (run 4f) and one run's API process exited under load (4e, not explained yet).
     return scoped_settings(data_dir, *ports, clickhouse_url=None, api_port=free_port(), kafka_heap="1g",
-                           topic_partitions=6, kafka_publish_timeout_seconds=60.0, clickhouse_pool_size=2, **kept)
+                           topic_partitions=6, kafka_publish_timeout_seconds=60.0, clickhouse_pool_size=pool_size,
+                           **kept)
 
 
 def api_log_lines(data_dir: Path) -> list[str]:
@@ -283,10 +282,10 @@ def api_log_lines(data_dir: Path) -> list[str]:
 
 
 async def run(events: int, samples: int, lag_seconds: float, settle_seconds: float, data_dir: Path,
-              replay_too: bool = True, reuse: bool = False) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(), "events_requested": events}
+              replay_too: bool = True, reuse: bool = False, pool_size: int = 2) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "events_requested": events, "clickhouse_pool_size": pool_size}
     state = json.loads((data_dir / _STATE).read_text()) if reuse else None
-    settings = bench_settings(data_dir, state)
+    settings = bench_settings(data_dir, state, pool_size)
     broker = LocalBroker(settings)
     await asyncio.to_thread(broker.start)
     await ensure_topics(settings, Topics.from_settings(settings))
@@ -367,13 +366,16 @@ def main() -> None:
     parser.add_argument("--no-replay", action="store_true", help="skip step 5 (about 23 minutes at 10M events)")
     parser.add_argument("--reuse", action="store_true",
                         help="with --data-dir of an earlier run: skip loading and catch-up, measure steps 3 to 5 again")
+    parser.add_argument("--clickhouse-pool-size", type=int, default=Settings.model_fields["clickhouse_pool_size"].default,
+                        help="the API's ClickHouse clients (default: the shipped default)")
     args = parser.parse_args()
     if args.reuse and args.data_dir is None:
         parser.error("--reuse needs the --data-dir of an earlier run")
 
     def measure(data_dir: Path) -> None:
         publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, args.settle_seconds,
-                                               data_dir, replay_too=not args.no_replay, reuse=args.reuse)))
+                                               data_dir, replay_too=not args.no_replay, reuse=args.reuse,
+                                               pool_size=args.clickhouse_pool_size)))
 
     if args.data_dir is not None:
         args.data_dir.mkdir(parents=True, exist_ok=True)

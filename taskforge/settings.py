@@ -74,7 +74,10 @@ class Settings(BaseSettings):
     # ClickHouse: chdb:///<path> (embedded, default) or http(s)://host:8123
     clickhouse_url: str | None = Field(default=None, description="Defaults to chdb:///<data_dir>/clickhouse.")
     clickhouse_database: str = Field(default="taskforge", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-    clickhouse_pool_size: int = Field(default=4, ge=1, le=64)
+    # Two: on a 2-core machine with embedded chdb, four clients measured GET /jobs/{id} p99 at 13-20 ms and the
+    # projector's lag p99 at 0.86-1.22 s against 7.4-9.4 ms and 0.64-0.78 s with two (docs/figures.md, run 4).
+    # A ClickHouse server on its own hosts can take more.
+    clickhouse_pool_size: int = Field(default=2, ge=1, le=64)
 
     # Projector
     projector_max_batch: int = Field(default=10_000, ge=1, le=1_000_000)
