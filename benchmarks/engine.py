@@ -31,6 +31,7 @@ from benchmarks.foundation import machine, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
 from schemas.envelope import EventEnvelope, decode
+from taskforge.gc_pauses import LONG_PAUSE_MARKER
 from taskforge.settings import Settings
 from taskforge_sdk import TaskForgeClient, Worker
 from tests.support import (
@@ -202,7 +203,7 @@ async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[
 
 
 def long_gc_pauses(log_file: Path) -> dict[str, Any]:
-    lines = [line for line in log_file.read_text(errors="replace").splitlines() if "gc: generation" in line]
+    lines = [line for line in log_file.read_text(errors="replace").splitlines() if LONG_PAUSE_MARKER in line]
     return {"count": len(lines), "last": lines[-3:]}
 
 

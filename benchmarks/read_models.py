@@ -42,16 +42,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition
 
 from benchmarks.engine import cpu_seconds
 from benchmarks.event_stream import StampedEvent, TemplateBlock
 from benchmarks.foundation import machine, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.event_log import KafkaEventLog
-from producers.topics import Topics, ensure_topics, partitions_of
-from schemas.envelope import EventEnvelope, Tenant, decode
+from producers.topics import Topics, ensure_topics
+from projections.rows import LogRecord
+from projections.tail import TopicTail
+from schemas.envelope import Tenant
 from schemas.queue import QueueCreated
+from taskforge.gc_pauses import LONG_PAUSE_MARKER
 from taskforge.settings import Settings
 from tests.generated_log import GeneratedQueue, queue_events, queues_for
 from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env
@@ -245,26 +248,20 @@ async def queues_in_log(settings: Settings, tenant: Tenant) -> tuple[GeneratedQu
     """The work and dead-letter queues an earlier run created, read back from the queue events."""
     work, dead = queues_for(tenant)  # their settings; the ids and names come from the log
     found: dict[str, GeneratedQueue] = {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    partitions = await partitions_of(settings, [Topics.from_settings(settings).queue_events])
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end for tp, end in ends.items()])
 
-        while await behind():
-            for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                for message in messages:
-                    envelope = decode(message.value)
-                    if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated):
-                        kind = envelope.data.name.split("-", 1)[0]
-                        template = work if kind == "work" else dead
-                        found[kind] = GeneratedQueue(envelope.data.queue_id, envelope.data.name, template.settings)
+    async def collect(records: list[LogRecord], _: dict[TopicPartition, int]) -> None:
+        for record in records:
+            if isinstance(event := record.envelope.data, QueueCreated):
+                kind = event.name.split("-", 1)[0]
+                found[kind] = GeneratedQueue(event.queue_id, event.name, (work if kind == "work" else dead).settings)
+
+    tail = TopicTail(settings, [Topics.from_settings(settings).queue_events], collect, name="bench-queues")
+    await tail.start()
+    try:
+        if not await tail.catch_up(timeout=30):
+            raise RuntimeError("the queue events could not be read back")
     finally:
-        await consumer.stop()
+        await tail.stop()
     return found["work"], found["dead"]
 
 
@@ -339,7 +336,7 @@ async def run(events: int, samples: int, lag_seconds: float, settle_seconds: flo
         results["lag_at_2000_events_per_second"] = await lag_under_load(loader, api.base_url, 2_000, lag_seconds)
         during = api_log_lines(data_dir)[log_lines_before:]
         # the projector's own account of its slow live batches, and the collector's long pauses
-        for key, marker in (("slow_projector_batches", "projector: a batch of"), ("long_gc_pauses", "gc: generation")):
+        for key, marker in (("slow_projector_batches", "projector: a batch of"), ("long_gc_pauses", LONG_PAUSE_MARKER)):
             lines = [line for line in during if marker in line]
             results["lag_at_2000_events_per_second"][key] = {"count": len(lines), "last": lines[-5:]}
         print(results["lag_at_2000_events_per_second"], flush=True)

@@ -29,8 +29,8 @@ Packed = tuple[Any, ...]
 
 def pack(row: Row) -> Packed:
     """A job row as a tuple in ``JOB_COLUMNS`` order, ids as integers."""
-    return tuple(value.int if is_uuid and value is not None else value
-                 for value, is_uuid in zip((row[c] for c in JOB_COLUMNS), _IS_UUID, strict=True))
+    return tuple(row[column].int if is_uuid and row[column] is not None else row[column]
+                 for column, is_uuid in zip(JOB_COLUMNS, _IS_UUID, strict=True))
 
 
 def unpack(packed: Packed) -> Row:

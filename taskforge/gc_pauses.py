@@ -29,6 +29,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LONG_PAUSE_SECONDS = 0.1
+LONG_PAUSE_MARKER = "gc: generation"  # how the log line of a long pause begins (the benchmarks count them)
 FULL_COLLECTION_SECONDS = 60.0
 _NEVER = 2**30  # collections of a younger generation before an older one is collected automatically
 
@@ -56,9 +57,9 @@ class GcPauses:
         self._began = None
         self.total_seconds += took
         if took > LONG_PAUSE_SECONDS:
-            log.warning("gc: generation %d collection paused the process %.0f ms (%d collected, %d objects in the "
-                        "oldest generation)",
-                        info["generation"], took * 1000, info["collected"], len(gc.get_objects(generation=2)))
+            log.warning("%s %d collection paused the process %.0f ms (%d collected, %d objects in the oldest "
+                        "generation)", LONG_PAUSE_MARKER, info["generation"], took * 1000, info["collected"],
+                        len(gc.get_objects(generation=2)))
 
 
 PAUSES = GcPauses()
