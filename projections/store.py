@@ -10,6 +10,11 @@ cost a ``DESCRIBE`` of the table each time, and it is a reference cycle (it hold
 method of itself) that kept the whole batch's rows alive until the garbage collector's next
 full pass: at ten million events that made the projector's process spend close to a second
 in every other second in full collections.
+
+The library imports its optional data-frame modules on first use: the first insert of a process
+imports pandas (to ask whether the rows are a DataFrame), ~0.3-0.6 s of holding the interpreter
+lock, which stalled every request and the projector's first batch after each start. ``open``
+resolves them at start instead, before the heap is frozen (``taskforge.gc_pauses``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import clickhouse_connect
+from clickhouse_connect.driver import options as optional_modules
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from clickhouse_connect.driver.insert import InsertContext
@@ -29,6 +35,9 @@ from taskforge.errors import ReadModelUnavailable
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_LAZY_MODULES = ("np", "pd", "arrow")
+"""clickhouse-connect's optional modules that inserts and queries look up on first use."""
 
 
 class ClickHouseStore:
@@ -55,6 +64,8 @@ class ClickHouseStore:
         return self.dsn.split("@")[-1] if "@" in self.dsn else self.dsn
 
     def _open_clients(self) -> None:
+        for name in _LAZY_MODULES:
+            getattr(optional_modules, name)  # import now (None when not installed), not in the first call
         admin = clickhouse_connect.get_client(dsn=self.dsn)
         admin.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
         admin.close()
