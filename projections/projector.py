@@ -59,7 +59,8 @@ def _as_utc(row: Row) -> Row:
 class Projector:
     def __init__(self, settings: Settings, store: ClickHouseStore, topics: Topics) -> None:
         self._store = store
-        self.tail = TopicTail(settings, topics.projected, self._write, name="projector")
+        self.tail = TopicTail(settings, topics.projected, self._write, name="projector",
+                              min_batch_interval=settings.projector_min_batch_interval_ms / 1000)
         self.events_written = 0
         self._rows = RecentRows(ROW_CACHE_LIMIT)
         self._unsaved: dict[TopicPartition, int] = {}

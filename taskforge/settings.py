@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     projector_linger_ms: int = Field(
         default=10, ge=0, le=1_000, description="How long a follower gathers records before handling a batch."
     )
+    projector_min_batch_interval_ms: int = Field(
+        default=250, ge=0, le=5_000,
+        description="Least time between the starts of two projector batches under steady load (each batch is an "
+                    "insert per table).",
+    )
     read_barrier_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30, description="How long a read waits for the projection to reach the log's end."
     )
