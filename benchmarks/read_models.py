@@ -54,7 +54,7 @@ from projections.rows import LogRecord
 from projections.tail import TopicTail
 from schemas.envelope import Tenant
 from schemas.queue import QueueCreated
-from taskforge.gc_pauses import LONG_PAUSE_MARKER
+from taskforge.gc_pauses import LONG_PAUSE_MARKER, PAUSES, collect_on_schedule
 from taskforge.settings import Settings
 from tests.generated_log import GeneratedQueue, queue_events, queues_for
 from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env
@@ -63,9 +63,15 @@ BLOCK_JOBS = 2_000  # about 10,600 events a copy
 SAMPLED_IDS = 5_000
 
 
-def figures(samples: list[float]) -> dict[str, float]:
-    return {"samples": len(samples), "p50_ms": round(percentile(samples, 50) * 1000, 2),
-            "p99_ms": round(percentile(samples, 99) * 1000, 2), "max_ms": round(max(samples) * 1000, 2)}
+def figures(samples: list[float], at: list[float] | None = None) -> dict[str, Any]:
+    """p50, p99 and max; with ``at`` (each sample's start, seconds into the phase) also when the slowest 1%
+    happened, in time order: a cluster is one stall, a spread is the steady state."""
+    out: dict[str, Any] = {"samples": len(samples), "p50_ms": round(percentile(samples, 50) * 1000, 2),
+                           "p99_ms": round(percentile(samples, 99) * 1000, 2), "max_ms": round(max(samples) * 1000, 2)}
+    if at is not None:
+        slowest = sorted(zip(samples, at, strict=True), reverse=True)[:max(1, len(samples) // 100)]
+        out["slowest_percent_at"] = [f"{t:.1f}s: {took * 1000:.1f} ms" for took, t in sorted(slowest, key=lambda x: x[1])]
+    return out
 
 
 class Loader:
@@ -153,17 +159,22 @@ def query_latency(client: httpx.Client, loader: Loader, samples: int) -> dict[st
 
     for _ in range(20):  # warm-up: connections, chdb's caches
         client.get("/api/v1/jobs", params=filtered)
-    by_id = []
+    by_id: list[float] = []
+    by_id_at: list[float] = []
+    PAUSES.install()  # this process's own collector pauses are in its measured times: reported beside them
+    paused_before, began = PAUSES.total_seconds, time.perf_counter()
     for job_id in rng.sample(loader.job_ids, min(samples * 5, len(loader.job_ids))):
         t0 = time.perf_counter()
         response = client.get(f"/api/v1/jobs/{job_id}")
         by_id.append(time.perf_counter() - t0)
+        by_id_at.append(t0 - began)
         assert response.status_code == 200, response.text
+    by_id_gc = PAUSES.total_seconds - paused_before
     first = client.get("/api/v1/jobs", params=filtered).json()["data"]
     return {
         "jobs_in_tenant": client.get("/api/v1/jobs", params={"limit": 1}).json()["data"]["pagination"]["total"],
         "succeeded_in_work_queue": first["pagination"]["total"],
-        "get_job_by_id": figures(by_id),
+        "get_job_by_id": {**figures(by_id, by_id_at), "bench_gc_pause_seconds": round(by_id_gc, 3)},
         "list_filtered_page_1": figures(timed("/api/v1/jobs", {**filtered, "page": 1})),
         "list_filtered_page_100": figures(timed("/api/v1/jobs", {**filtered, "page": 100})),
         "queue_metrics_last_hour": figures(timed(f"/api/v1/metrics/queues/{queue}", {
@@ -177,9 +188,12 @@ async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: floa
     """Append ``rate`` events/s in chunks of 100; after each acked chunk, read one of its jobs by id."""
     chunk = 100
     lags: list[float] = []
+    when: list[float] = []  # each probe's append time, seconds into the phase, in the order of lags
     beyond_barrier = 0
     pending: list[StampedEvent] = []
     n = loader.rng.randrange(1_000_000)
+    PAUSES.install()  # this process's own pauses delay the probes' answers: reported, to tell them from the API's
+    paused_before = PAUSES.total_seconds
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"},
                                  timeout=30) as client:
         async def probe(job_id: str, appended: float) -> None:
@@ -192,6 +206,7 @@ async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: floa
             while response.status_code == 404 and time.perf_counter() - appended < 60:
                 response = await client.get(f"/api/v1/jobs/{job_id}")
             lags.append(time.perf_counter() - appended)
+            when.append(appended - began)
             assert response.status_code == 200, response.text
 
         probes: list[asyncio.Task[None]] = []
@@ -214,7 +229,9 @@ async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: floa
         await asyncio.gather(*probes)
         achieved = sent / (time.perf_counter() - began)
     return {"offered_events_per_second": rate, "achieved_events_per_second": round(achieved),
-            "append_to_readable_by_id": figures(lags), "probes_beyond_the_read_barrier": beyond_barrier}
+            "append_to_readable_by_id": figures(lags, when), "probes_beyond_the_read_barrier": beyond_barrier,
+            "bench_gc_pause_seconds": round(PAUSES.total_seconds - paused_before, 3),
+            }
 
 
 def replay(settings: Settings) -> dict[str, Any]:
@@ -265,13 +282,26 @@ async def queues_in_log(settings: Settings, tenant: Tenant) -> tuple[GeneratedQu
     return found["work"], found["dead"]
 
 
-def bench_settings(data_dir: Path, state: dict[str, Any] | None, pool_size: int) -> Settings:
+def bench_settings(data_dir: Path, state: dict[str, Any] | None, overrides: dict[str, str]) -> Settings:
+    """The test scope's settings with the shipped defaults where the tests pin their own, and ``overrides``."""
     kept = {} if state is None else {"topic_prefix": state["topic_prefix"],
                                      "clickhouse_database": state["clickhouse_database"]}
     ports = (free_port(), free_port()) if state is None else (state["kafka_port"], state["controller_port"])
-    return scoped_settings(data_dir, *ports, clickhouse_url=None, api_port=free_port(), kafka_heap="1g",
-                           topic_partitions=6, kafka_publish_timeout_seconds=60.0, clickhouse_pool_size=pool_size,
-                           **kept)
+    shipped = {"clickhouse_pool_size": Settings.model_fields["clickhouse_pool_size"].default}
+    return scoped_settings(data_dir, *ports, **{"clickhouse_url": None, "api_port": free_port(), "kafka_heap": "1g",
+                                                "topic_partitions": 6, "kafka_publish_timeout_seconds": 60.0,
+                                                **shipped, **kept, **overrides})
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs naming fields of ``Settings``; the settings object validates the values."""
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in Settings.model_fields:
+            raise argparse.ArgumentTypeError(f"--set {pair!r}: expected NAME=VALUE with NAME a setting")
+        overrides[name] = value
+    return overrides
 
 
 def api_log_lines(data_dir: Path) -> list[str]:
@@ -279,10 +309,12 @@ def api_log_lines(data_dir: Path) -> list[str]:
 
 
 async def run(events: int, samples: int, lag_seconds: float, settle_seconds: float, data_dir: Path,
-              replay_too: bool = True, reuse: bool = False, pool_size: int = 2) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(), "events_requested": events, "clickhouse_pool_size": pool_size}
+              replay_too: bool = True, reuse: bool = False,
+              overrides: dict[str, str] | None = None) -> dict[str, Any]:
     state = json.loads((data_dir / _STATE).read_text()) if reuse else None
-    settings = bench_settings(data_dir, state, pool_size)
+    settings = bench_settings(data_dir, state, overrides or {})
+    results: dict[str, Any] = {"machine": machine(), "events_requested": events, "overrides": overrides or {},
+                               "clickhouse_pool_size": settings.clickhouse_pool_size}
     broker = LocalBroker(settings)
     await asyncio.to_thread(broker.start)
     await ensure_topics(settings, Topics.from_settings(settings))
@@ -290,6 +322,7 @@ async def run(events: int, samples: int, lag_seconds: float, settle_seconds: flo
     api = ApiProcess(settings, data_dir / "api.log")
     streams.start()  # the identity owner records the bootstrap key's tenant
     loader: Loader | None = None
+    collections: asyncio.Task[None] | None = None
     try:
         if state is None:
             await asyncio.to_thread(api.start, 120)
@@ -312,6 +345,8 @@ async def run(events: int, samples: int, lag_seconds: float, settle_seconds: flo
             loader.job_ids = state["job_ids"]
             results["load"] = {**state["load"], "reused": str(data_dir)}
         print(results["load"], flush=True)
+        # the client's own collector pauses would count as the API's latency: it runs the API's policy
+        collections = collect_on_schedule()
 
         began = time.monotonic()
         await asyncio.to_thread(api.start, 7200)  # ready once the projector reached the log's end
@@ -344,6 +379,8 @@ async def run(events: int, samples: int, lag_seconds: float, settle_seconds: flo
         if replay_too:
             results["replay"] = await asyncio.to_thread(replay, settings)
     finally:
+        if collections is not None:
+            collections.cancel()
         if loader is not None:
             await loader.stop()
         api.stop()
@@ -363,16 +400,21 @@ def main() -> None:
     parser.add_argument("--no-replay", action="store_true", help="skip step 5 (about 23 minutes at 10M events)")
     parser.add_argument("--reuse", action="store_true",
                         help="with --data-dir of an earlier run: skip loading and catch-up, measure steps 3 to 5 again")
-    parser.add_argument("--clickhouse-pool-size", type=int, default=Settings.model_fields["clickhouse_pool_size"].default,
-                        help="the API's ClickHouse clients (default: the shipped default)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the API and stream processors, e.g. clickhouse_pool_size=4 (repeatable; "
+                             "default: the shipped defaults)")
     args = parser.parse_args()
     if args.reuse and args.data_dir is None:
         parser.error("--reuse needs the --data-dir of an earlier run")
+    try:
+        overrides = parse_overrides(args.set)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
 
     def measure(data_dir: Path) -> None:
         publish("read_models", asyncio.run(run(args.events, args.samples, args.lag_seconds, args.settle_seconds,
                                                data_dir, replay_too=not args.no_replay, reuse=args.reuse,
-                                               pool_size=args.clickhouse_pool_size)))
+                                               overrides=overrides)))
 
     if args.data_dir is not None:
         args.data_dir.mkdir(parents=True, exist_ok=True)
