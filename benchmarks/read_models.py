@@ -379,6 +379,9 @@ async def run(events: int, samples: int, lag_seconds: float, settle_seconds: flo
         if replay_too:
             results["replay"] = await asyncio.to_thread(replay, settings)
     finally:
+        if api.process is not None and api.process.poll() is not None and api.process.returncode not in (0, -15):
+            # it died under the bench (stop() had not run yet): how, for the record; its log has the rest
+            print(f"the API process exited with {api.process.returncode}; see {data_dir / 'api.log'}", flush=True)
         if collections is not None:
             collections.cancel()
         if loader is not None:

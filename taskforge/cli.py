@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import sys
 import time
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                    "print the URLs and the bootstrap key").set_defaults(func=cmd_dev)
 
     args = parser.parse_args(argv)
+    # A fatal signal in native code (chdb, the Kafka client's C parts) would otherwise end the process
+    # without a word in its log: this writes every thread's Python stack to stderr first.
+    faulthandler.enable()
     return int(args.func(args))
 
 
