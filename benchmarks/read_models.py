@@ -161,7 +161,8 @@ def query_latency(client: httpx.Client, loader: Loader, samples: int) -> dict[st
         client.get("/api/v1/jobs", params=filtered)
     by_id: list[float] = []
     by_id_at: list[float] = []
-    PAUSES.install()  # this process's own collector pauses are in its measured times: reported beside them
+    # this process's own collector pauses are in its measured times: reported beside them (the counter is
+    # installed by the collection policy that run() adopts)
     paused_before, began = PAUSES.total_seconds, time.perf_counter()
     for job_id in rng.sample(loader.job_ids, min(samples * 5, len(loader.job_ids))):
         t0 = time.perf_counter()
@@ -192,8 +193,7 @@ async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: floa
     beyond_barrier = 0
     pending: list[StampedEvent] = []
     n = loader.rng.randrange(1_000_000)
-    PAUSES.install()  # this process's own pauses delay the probes' answers: reported, to tell them from the API's
-    paused_before = PAUSES.total_seconds
+    paused_before = PAUSES.total_seconds  # this process's own pauses delay the probes' answers: reported apart
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"},
                                  timeout=30) as client:
         async def probe(job_id: str, appended: float) -> None:
@@ -230,8 +230,7 @@ async def lag_under_load(loader: Loader, base_url: str, rate: int, seconds: floa
         achieved = sent / (time.perf_counter() - began)
     return {"offered_events_per_second": rate, "achieved_events_per_second": round(achieved),
             "append_to_readable_by_id": figures(lags, when), "probes_beyond_the_read_barrier": beyond_barrier,
-            "bench_gc_pause_seconds": round(PAUSES.total_seconds - paused_before, 3),
-            }
+            "bench_gc_pause_seconds": round(PAUSES.total_seconds - paused_before, 3)}
 
 
 def replay(settings: Settings) -> dict[str, Any]:
