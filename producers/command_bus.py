@@ -12,6 +12,7 @@ import contextlib
 import logging
 import uuid
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
@@ -21,6 +22,7 @@ from producers.topics import Topics, partitions_of
 from schemas.commands import CommandEnvelope, CommandReply
 from schemas.dispatch import LeaseRequestDone, LiveJobsCount, LiveJobsQuery
 from schemas.identity import IdentityCommandEnvelope, IdentityReply
+from schemas.packs import packed, unpacked
 from schemas.queue import QueueCommand
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
@@ -67,15 +69,25 @@ class CommandBus:
                 continue
             for messages in batch.values():
                 for message in messages:
-                    try:
-                        reply = _REPLY.validate_json(message.value)
-                    except ValidationError as exc:
-                        log.error("replies: skipping an undecodable reply at offset %d: %s", message.offset, exc)
-                        continue
-                    reply_id = reply.command_id if isinstance(reply, CommandReply | IdentityReply) else reply.request_id
-                    waiter = self._waiting.get(reply_id)
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(reply)
+                    self._resolve(message.value, message.offset)
+
+    def _resolve(self, value: bytes, offset: int) -> None:
+        """Hand the replies of one record (a pack of them, usually) to whoever waits for them."""
+        try:
+            docs = unpacked(value)
+        except orjson.JSONDecodeError as exc:
+            log.error("replies: skipping a record that is not JSON at offset %d: %s", offset, exc)
+            return
+        for doc in docs:
+            try:
+                reply = _REPLY.validate_python(doc)
+            except ValidationError as exc:
+                log.error("replies: skipping an undecodable reply at offset %d: %s", offset, exc)
+                continue
+            reply_id = reply.command_id if isinstance(reply, CommandReply | IdentityReply) else reply.request_id
+            waiter = self._waiting.get(reply_id)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(reply)
 
     def expect(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncio.Future[Reply]]:
         """Wait for replies by id before what causes them is sent, so none can be missed."""
@@ -108,7 +120,8 @@ class CommandBus:
             topic = self._topics.queue_commands if isinstance(command.data, QueueCommand) else self._topics.job_commands
             by_topic.setdefault(topic, []).append(command)
         try:
-            await asyncio.gather(*(self._event_log.append(topic, batch) for topic, batch in by_topic.items()))
+            await asyncio.gather(*(self._event_log.append(topic, packed(batch, self._topics.partitions))
+                                   for topic, batch in by_topic.items()))
             await asyncio.wait(waiters.values(), timeout=timeout)
             results: list[CommandReply | OwnerDidNotAnswer] = []
             for waiter in waiters.values():

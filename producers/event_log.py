@@ -20,6 +20,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from schemas.packs import kafka_partitioner
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
 
@@ -76,6 +77,7 @@ class KafkaEventLog:
             # an owner appends a whole decided batch at once; with the default 16 KiB batches and the idempotent
             # producer's one request in flight per partition, 1,000 events took ~60 sequential round trips
             max_batch_size=PRODUCER_BATCH_BYTES,
+            partitioner=kafka_partitioner,  # Kafka's placement, cached per key (schemas/packs.py)
         )
 
     async def start(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializeAsAny, ValidationError
 
+from schemas.packs import unpacked
 from schemas.envelope import Tenant, UndecodableEvent
 from schemas.job import (
     CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobCommand, JobStatus, LeaseJob, PromoteJob, RetryJob,
@@ -79,16 +80,42 @@ class CommandEnvelope(BaseModel):
         return orjson.dumps(self.model_dump())
 
 
-def decode_command(raw: bytes) -> CommandEnvelope:
-    """Raises ``UndecodableEvent`` for anything that is not a command this build knows."""
+def _command_from(doc: Any) -> CommandEnvelope:
     try:
-        doc = orjson.loads(raw)
         cls = COMMAND_TYPES[doc["command_type"]]
         if int(doc.get("schema_version", 1)) > COMMAND_SCHEMA_VERSION:
             raise UndecodableEvent(f"command {doc['command_type']} of a newer version")
         return CommandEnvelope.model_validate({**doc, "data": cls.model_validate(doc["data"])})
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise UndecodableEvent(f"not a command envelope: {exc}") from exc
+
+
+def decode_command(raw: bytes) -> CommandEnvelope:
+    """Raises ``UndecodableEvent`` for anything that is not a command this build knows."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UndecodableEvent(f"not a command envelope: {exc}") from exc
+    return _command_from(doc)
+
+
+def decode_commands(raw: bytes) -> list[CommandEnvelope | UndecodableEvent]:
+    """The commands of a record (a pack, ``producers.packs``, or one command), in order.
+
+    An item this build cannot decode is returned as its error, in its place, so the owner
+    can log it and go on with the others; a record that is not JSON at all is one error.
+    """
+    try:
+        docs = unpacked(raw)
+    except orjson.JSONDecodeError as exc:
+        return [UndecodableEvent(f"not a command record: {exc}")]
+    decoded: list[CommandEnvelope | UndecodableEvent] = []
+    for doc in docs:
+        try:
+            decoded.append(_command_from(doc))
+        except UndecodableEvent as exc:
+            decoded.append(exc)
+    return decoded
 
 
 class JobSnapshot(BaseModel):

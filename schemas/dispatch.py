@@ -15,9 +15,10 @@ import uuid
 from typing import Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from schemas.job import JobStatus
+from schemas.packs import unpacked
 
 
 class DispatchMessage(BaseModel):
@@ -79,8 +80,23 @@ AnyDispatchMessage = JobStatusNotice | LeaseRequested | LiveJobsQuery
 _ADAPTER: TypeAdapter[AnyDispatchMessage] = TypeAdapter(AnyDispatchMessage)
 
 
-def decode_dispatch(raw: bytes) -> AnyDispatchMessage:
-    return _ADAPTER.validate_json(raw)
+def decode_dispatch(raw: bytes) -> list[AnyDispatchMessage | ValueError]:
+    """The messages of a dispatch record (a pack, ``schemas.packs``, or one message), in order.
+
+    An item that does not validate is returned as its error, in its place; a record that is
+    not JSON at all is one error.
+    """
+    try:
+        docs = unpacked(raw)
+    except orjson.JSONDecodeError as exc:
+        return [exc]
+    decoded: list[AnyDispatchMessage | ValueError] = []
+    for doc in docs:
+        try:
+            decoded.append(_ADAPTER.validate_python(doc))
+        except ValidationError as exc:
+            decoded.append(exc)
+    return decoded
 
 
 def lease_command_id(request_id: uuid.UUID, index: int) -> uuid.UUID:

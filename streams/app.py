@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import asdict
+from collections.abc import Sequence
 from datetime import datetime
 
 import faust
@@ -26,16 +26,17 @@ from producers.event_log import PRODUCER_BATCH_BYTES, KafkaEventLog, Publishable
 from producers.topics import Topics
 from projections.rows import LogRecord
 from projections.tail import TopicTail
-from schemas.commands import CommandEnvelope, decode_command
+from schemas.commands import CommandEnvelope, decode_commands
 from schemas.dispatch import (
     JobStatusNotice, LeaseRequestDone, LeaseRequested, LiveJobsCount, LiveJobsQuery, QueueNotice, decode_dispatch,
     lease_command_id,
 )
 from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode
-from schemas.job import CancelJob, ExpireLease, LeaseJob
+from schemas.packs import packed
+from schemas.job import TERMINAL_STATUSES, CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
-from streams.dispatcher import QueueDispatch, TrackedJob
+from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
 from streams.job_owner import OwnedJob, handle_command
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import HeldCatalog, handle_queue_command
@@ -93,7 +94,7 @@ class FollowerService(Service):
         await self.tail.stop()
 
 
-async def append_until_done(event_log: KafkaEventLog, topic: str, records: list[Publishable]) -> None:
+async def append_until_done(event_log: KafkaEventLog, topic: str, records: Sequence[Publishable]) -> None:
     """An owner cannot skip a decision: it waits for Kafka rather than drop events."""
     while True:
         try:
@@ -134,11 +135,34 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     event_log = KafkaEventLog(settings)
     app.add_dependency(EventLogService(event_log))
+
+    async def send_packed(topic: str, messages: Sequence[Publishable]) -> None:
+        """Commands, notices and replies travel in packs, one record per partition (``schemas.packs``)."""
+        if messages:
+            await append_until_done(event_log, topic, packed(messages, topics.partitions))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
     # entries go to the changelog partition of their job's commands, not to the partition of whichever
     # event a batch was handled under (streams/tables.py)
     job_state = add_table(app, KeyPartitionedTable, "job-state", settings.topic_partitions)
     timers = TimerHeap()
+    # The live jobs of this instance's partitions as the table holds them, decoded: a job's lease and
+    # completion would otherwise parse its entry again. Finished jobs are dropped (they are rarely
+    # touched again, and so the map stays as large as the live jobs); cleared at every rebalance.
+    live_jobs: dict[bytes, OwnedJob] = {}
+
+    def held_job(key: bytes) -> OwnedJob | None:
+        held = live_jobs.get(key)
+        if held is not None:
+            return held
+        stored = job_state.get(key)
+        return OwnedJob.model_validate_json(stored) if stored is not None else None
+
+    def hold_job(key: bytes, owned_job: OwnedJob) -> None:
+        job_state[key] = owned_job.model_dump_json().encode()
+        if owned_job.state.status in TERMINAL_STATUSES:
+            live_jobs.pop(key, None)
+        else:
+            live_jobs[key] = owned_job
 
     @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
@@ -155,36 +179,32 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         overlay: dict[bytes, OwnedJob | None] = {}
         appended, follow_ups, replies, notices = [], [], [], []
         changed: dict[bytes, OwnedJob] = {}
-        for event in events:
-            try:
-                command = decode_command(event.value)
-            except UndecodableEvent as exc:
-                log.error("owner: skipping undecodable command at offset %d: %s", event.message.offset, exc)
+        commands = [(event, command) for event in events for command in decode_commands(event.value)]
+        for event, command in commands:
+            if isinstance(command, UndecodableEvent):
+                log.error("owner: skipping an undecodable command at offset %d: %s", event.message.offset, command)
                 continue
-            if event.key in overlay:
-                owned = overlay[event.key]
-            else:
-                stored = job_state.get(event.key)
-                owned = OwnedJob.model_validate_json(stored) if stored is not None else None
+            key = command.key
+            owned = overlay[key] if key in overlay else held_job(key)
             outcome = handle_command(owned, command)
-            overlay[event.key] = outcome.owned
+            overlay[key] = outcome.owned
             appended.extend(outcome.events)
             follow_ups.extend(outcome.follow_ups)
             if outcome.owned is not None and outcome.owned is not owned:
-                changed[event.key] = outcome.owned
+                changed[key] = outcome.owned
             if command.wants_reply:
                 replies.append(outcome.reply)
             notices.extend(outcome.notices)
         # Everything a decision implies goes out before the table records it: a crash before the
         # table write redelivers the commands, which are then decided again in full (same ids).
-        await asyncio.gather(*(append_until_done(event_log, topic, records) for topic, records in (
-            (topics.job_events, appended), (topics.job_commands, follow_ups), (topics.dispatch, notices),
-        ) if records))  # all acknowledged before the table records the decisions
+        await asyncio.gather(
+            append_until_done(event_log, topics.job_events, appended) if appended else asyncio.sleep(0),
+            send_packed(topics.job_commands, follow_ups), send_packed(topics.dispatch, notices),
+        )  # all acknowledged before the table records the decisions
         for key, owned_job in changed.items():
-            job_state[key] = owned_job.model_dump_json().encode()
+            hold_job(key, owned_job)
             timers.note(owned_job)
-        if replies:
-            await append_until_done(event_log, topics.job_replies, replies)
+        await send_packed(topics.job_replies, replies)
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
@@ -194,20 +214,20 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     async def own_queue_catalogs(stream: faust.StreamT) -> None:
         """One command at a time (queue changes are rare): append the events, write the table, reply."""
         async for event in stream.events():
-            try:
-                command = decode_command(event.value)
-            except UndecodableEvent as exc:
-                log.error("queue owner: skipping an undecodable command at offset %d: %s", event.message.offset, exc)
-                continue
-            stored = catalogs.get(event.key)
-            outcome = handle_queue_command(HeldCatalog.model_validate_json(stored) if stored is not None else None,
-                                           command)
-            if outcome.events:
-                await append_until_done(event_log, topics.queue_events, outcome.events)
-            if outcome.held is not None and outcome.events:
-                catalogs[event.key] = outcome.held.model_dump_json().encode()
-            if command.wants_reply:
-                await append_until_done(event_log, topics.job_replies, [outcome.reply])
+            for command in decode_commands(event.value):
+                if isinstance(command, UndecodableEvent):
+                    log.error("queue owner: skipping an undecodable command at offset %d: %s",
+                              event.message.offset, command)
+                    continue
+                stored = catalogs.get(command.key)
+                outcome = handle_queue_command(
+                    HeldCatalog.model_validate_json(stored) if stored is not None else None, command)
+                if outcome.events:
+                    await append_until_done(event_log, topics.queue_events, outcome.events)
+                if outcome.held is not None and outcome.events:
+                    catalogs[command.key] = outcome.held.model_dump_json().encode()
+                if command.wants_reply:
+                    await send_packed(topics.job_replies, [outcome.reply])
 
     # --- identity: one registry for the platform, one owner for it ----------------------------
     registry = Registry()
@@ -231,8 +251,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             outcome = handle_identity_commands(registry, commands)
             if outcome.events:
                 await append_until_done(event_log, topics.identity_events, outcome.events)
-            if outcome.replies:
-                await append_until_done(event_log, topics.job_replies, outcome.replies)
+            await send_packed(topics.job_replies, outcome.replies)
 
     # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
     dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)
@@ -250,7 +269,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             if key in dispatch_state:
                 del dispatch_state[key]
         else:
-            dispatch_state[key] = orjson.dumps({"queue_id": queue.queue_id, **asdict(tracked)})
+            dispatch_state[key] = orjson.dumps(tracked)  # a dataclass, serialised by orjson itself; the key names the queue
 
     def offer_commands(request: LeaseRequested, offers: list[TrackedJob], now: datetime) -> list[CommandEnvelope]:
         commands = []
@@ -287,23 +306,22 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated | QueueDeleted):
                 await on_queue_event(envelope)
             return
-        try:
-            message = decode_dispatch(event.value)
-        except ValidationError as exc:
-            log.error("dispatcher: skipping an undecodable message at offset %d: %s", event.message.offset, exc)
-            return
-        queue = queue_of(message.queue_id)
-        if isinstance(message, JobStatusNotice):
-            tracked = queue.on_status(message, seq=event.message.offset)
-            remember(queue, message.job_id, tracked)
-            if queue.deleted and tracked is not None and tracked.worker_id is None:
-                await cancel_jobs([tracked], now=clock.now())
-        elif isinstance(message, LeaseRequested):
-            queue.park(message)
-        elif isinstance(message, LiveJobsQuery):
-            pending, scheduled, processing = queue.live_counts()
-            await append_until_done(event_log, topics.job_replies, [LiveJobsCount(
-                request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing)])
+        for index, message in enumerate(decode_dispatch(event.value)):
+            if isinstance(message, ValueError):
+                log.error("dispatcher: skipping an undecodable message at offset %d: %s", event.message.offset, message)
+                continue
+            queue = queue_of(message.queue_id)
+            if isinstance(message, JobStatusNotice):
+                tracked = queue.on_status(message, seq=dispatch_seq(event.message.offset, index))
+                remember(queue, message.job_id, tracked)
+                if queue.deleted and tracked is not None and tracked.worker_id is None:
+                    await cancel_jobs([tracked], now=clock.now())
+            elif isinstance(message, LeaseRequested):
+                queue.park(message)
+            elif isinstance(message, LiveJobsQuery):
+                pending, scheduled, processing = queue.live_counts()
+                await send_packed(topics.job_replies, [LiveJobsCount(
+                    request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing)])
 
     async def on_queue_event(envelope: EventEnvelope) -> None:
         """A queue's settings, pause state or deletion, as its catalogue's owner decided them."""
@@ -327,7 +345,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         if not jobs:
             return
         log.info("dispatcher: cancelling %d jobs of a deleted queue", len(jobs))
-        await append_until_done(event_log, topics.job_commands, [CommandEnvelope.of(
+        await send_packed(topics.job_commands, [CommandEnvelope.of(
             CancelJob(job_id=job.job_id), tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id),
             issued_at=now, command_id=uuid.uuid5(job.job_id, f"queue-deleted-{job.version}"),
             actor="taskforge:queue-deleted", wants_reply=False,
@@ -343,10 +361,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             for request, offers in queue.serve_waiting(now):
                 commands.extend(offer_commands(request, offers, now))
                 answers.append(LeaseRequestDone(request_id=request.request_id, offered=len(offers)))
-        if commands:
-            await append_until_done(event_log, topics.job_commands, commands)
-        if answers:
-            await append_until_done(event_log, topics.job_replies, answers)
+        await send_packed(topics.job_commands, commands)
+        await send_packed(topics.job_replies, answers)
 
     def rebuild_dispatch() -> None:
         queues.clear()
@@ -358,7 +374,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 queue = queue_of(uuid.UUID(key.split(b"/", 1)[0].decode()))
                 queue.on_queue(QueueNotice(queue_id=queue.queue_id, **doc))
             else:
-                queue_id = uuid.UUID(doc.pop("queue_id"))
+                doc.pop("queue_id", None)  # entries written before the key was the only place of the queue id
+                queue_id = uuid.UUID(key.split(KEY_SEPARATOR, 1)[0].decode())
                 tracked = TrackedJob(**{**doc, "job_id": uuid.UUID(doc["job_id"]),
                                         "organization_id": uuid.UUID(doc["organization_id"]),
                                         "project_id": uuid.UUID(doc["project_id"]),
@@ -394,11 +411,12 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 ))
         if commands:
             log.warning("releasing %d leases of %d lost workers", len(commands), len(lost))
-            await append_until_done(event_log, topics.job_commands, commands)
+            await send_packed(topics.job_commands, commands)
 
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:
         """The table now holds exactly this instance's partitions: their due times are ours."""
+        live_jobs.clear()
         timers.rebuild(OwnedJob.model_validate_json(value) for value in job_state.values())
         rebuild_dispatch()
         log.info("owner: %d timers, %d queues dispatched after rebalance", len(timers), len(queues))
@@ -408,10 +426,9 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         now = clock.now()
         commands = []
         for due in timers.pop_due(now):
-            stored = job_state.get(str(due.job_id).encode())
-            if stored is not None:
-                commands.append(command_for(due, OwnedJob.model_validate_json(stored), now))
-        if commands:
-            await append_until_done(event_log, topics.job_commands, commands)
+            owned_job = held_job(str(due.job_id).encode())
+            if owned_job is not None:
+                commands.append(command_for(due, owned_job, now))
+        await send_packed(topics.job_commands, commands)
 
     return app

@@ -1,7 +1,7 @@
 """The dispatch state of one queue, pure: which ready job goes to which worker next.
 
 Ready jobs are served by priority (higher first), then in the order they became ready
-(their notice's position in the dispatch log). A queue's ``max_concurrent_jobs`` caps the
+(their notice's position in the dispatch log, ``dispatch_seq``). A queue's ``max_concurrent_jobs`` caps the
 jobs running at once; a paused queue offers nothing. An offer marks the job running at
 once (so two requests never get the same job); the job's owner then grants or refuses the
 lease and its next notice settles the matter either way.
@@ -22,6 +22,14 @@ from datetime import datetime
 
 from schemas.dispatch import JobStatusNotice, LeaseRequested, QueueNotice
 from schemas.job import JobStatus
+
+
+_PACK_SLOTS = 1 << 20  # more messages than any pack holds (a pack is at most 256 KiB)
+
+
+def dispatch_seq(offset: int, index: int) -> int:
+    """A notice's place in the dispatch log: its record's offset, then its place in that record's pack."""
+    return offset * _PACK_SLOTS + index
 
 
 @dataclass

@@ -16,14 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
+from schemas.packs import partition_of
 
 KEY_SEPARATOR = b"/"
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2, positive, modulo), as producers place keyed records."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def queue_key(queue_id: object, *rest: str) -> bytes:

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from api.app import create_app
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
+from schemas.packs import unpacked
 from taskforge.settings import Settings
 from tests.support import AUTH, StreamsProcess, eventually, free_port, scoped_settings, wait_for_owner
 
@@ -42,7 +42,7 @@ async def correlation_ids(settings: Settings, topic: str) -> list[str]:
         found = []
         while batch := await consumer.getmany(timeout_ms=1500):
             for messages in batch.values():
-                found.extend(orjson.loads(m.value)["correlation_id"] for m in messages)
+                found.extend(doc["correlation_id"] for m in messages for doc in unpacked(m.value))
         return found
     finally:
         await consumer.stop()
