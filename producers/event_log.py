@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 
 from schemas.packs import kafka_partitioner
 from taskforge.errors import EventLogUnavailable
@@ -42,6 +43,25 @@ class Publishable(Protocol):
     def headers(self) -> list[tuple[str, bytes]]: ...
 
     def encoded(self) -> bytes: ...
+
+
+_Send = tuple[str, bytes, bytes | None, int | None, list[tuple[str, bytes]] | None]  # topic, key, value, partition, headers
+
+
+class Placed(Protocol):
+    """A record for a partition its writer chose."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def key(self) -> bytes: ...
+
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -113,21 +133,27 @@ class KafkaEventLog:
 
     async def append(self, topic: str, envelopes: Sequence[Publishable]) -> list[Appended]:
         """Append records (each under its own key); return their positions once acknowledged."""
+        metadata = await self._acknowledged((topic, e.key, e.encoded(), None, e.headers()) for e in envelopes)
+        return [Appended(m.topic, m.partition, m.offset) for m in metadata]
+
+    async def append_placed(self, records: Sequence[Placed]) -> None:
+        """Append records whose partition the caller chose (a table's changelog entries); return once acknowledged."""
+        await self._acknowledged((r.topic, r.key, r.value, r.partition, None) for r in records)
+
+    async def _acknowledged(self, sends: Iterable[_Send]) -> list[RecordMetadata]:
         producer = self._producer
         if producer is None:
             raise EventLogUnavailable("the event log (Kafka) is unreachable; nothing was recorded")
         try:
             async with asyncio.timeout(self._timeout):
-                futures = [
-                    await producer.send(topic, value=e.encoded(), key=e.key, headers=e.headers()) for e in envelopes
-                ]
-                metadata = await asyncio.gather(*futures)
+                futures = [await producer.send(topic, value=value, key=key, partition=partition, headers=headers)
+                           for topic, key, value, partition, headers in sends]
+                return list(await asyncio.gather(*futures))
         except (KafkaError, TimeoutError) as exc:
             self._discard(producer, exc)
             raise EventLogUnavailable(
                 f"the event log (Kafka) did not acknowledge within {self._timeout:g}s; nothing was recorded"
             ) from exc
-        return [Appended(m.topic, m.partition, m.offset) for m in metadata]
 
     def _discard(self, producer: AIOKafkaProducer, cause: BaseException) -> None:
         """Drop a producer whose events were refused to callers, and start a fresh one."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import faust
@@ -42,7 +42,9 @@ from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import HeldCatalog, handle_queue_command
 from streams.deciders.identity import Registry
 from schemas.identity import IdentityCommandEnvelope
-from streams.tables import KEY_SEPARATOR, KeyPartitionedTable, QueuePartitionedTable, add_table, queue_key
+from streams.tables import (
+    KEY_SEPARATOR, ChangelogRecord, KeyPartitionedTable, QueuePartitionedTable, add_table, queue_key,
+)
 from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
@@ -94,15 +96,25 @@ class FollowerService(Service):
         await self.tail.stop()
 
 
-async def append_until_done(event_log: KafkaEventLog, topic: str, records: Sequence[Publishable]) -> None:
-    """An owner cannot skip a decision: it waits for Kafka rather than drop events."""
+async def _until_done(what: str, write: Callable[[], Awaitable[object]]) -> None:
+    """An owner cannot skip a decision: it waits for Kafka rather than drop what it decided."""
     while True:
         try:
-            await event_log.append(topic, records)
+            await write()
             return
         except EventLogUnavailable as exc:
-            log.warning("owner: appending to %s failed (%s); retrying", topic, exc.message)
+            log.warning("owner: appending to %s failed (%s); retrying", what, exc.message)
             await asyncio.sleep(_APPEND_RETRY_SECONDS)
+
+
+async def append_until_done(event_log: KafkaEventLog, topic: str, records: Sequence[Publishable]) -> None:
+    await _until_done(topic, lambda: event_log.append(topic, records))
+
+
+async def write_table_until_done(event_log: KafkaEventLog, records: Sequence[ChangelogRecord]) -> None:
+    """A batch's table entries, made durable in their changelog (``KeyPartitionedTable.write_many``)."""
+    if records:
+        await _until_done(records[0].topic, lambda: event_log.append_placed(records))
 
 
 def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.App:
@@ -157,12 +169,15 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         stored = job_state.get(key)
         return OwnedJob.model_validate_json(stored) if stored is not None else None
 
-    def hold_job(key: bytes, owned_job: OwnedJob) -> None:
-        job_state[key] = owned_job.model_dump_json().encode()
-        if owned_job.state.status in TERMINAL_STATUSES:
-            live_jobs.pop(key, None)
-        else:
-            live_jobs[key] = owned_job
+    def hold_jobs(changed: dict[bytes, OwnedJob]) -> list[ChangelogRecord]:
+        """The batch's decisions into the table (and its timers); returns the changelog records to append."""
+        for key, owned_job in changed.items():
+            if owned_job.state.status in TERMINAL_STATUSES:
+                live_jobs.pop(key, None)
+            else:
+                live_jobs[key] = owned_job
+            timers.note(owned_job)
+        return job_state.write_many({key: owned_job.model_dump_json().encode() for key, owned_job in changed.items()})
 
     @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
@@ -201,10 +216,10 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             append_until_done(event_log, topics.job_events, appended) if appended else asyncio.sleep(0),
             send_packed(topics.job_commands, follow_ups), send_packed(topics.dispatch, notices),
         )  # all acknowledged before the table records the decisions
-        for key, owned_job in changed.items():
-            hold_job(key, owned_job)
-            timers.note(owned_job)
-        await send_packed(topics.job_replies, replies)
+        # the table is read from memory at once; its changelog and the replies go out together (a crash
+        # before the changelog's ack redelivers the commands, decided again the same way)
+        await asyncio.gather(write_table_until_done(event_log, hold_jobs(changed)),
+                             send_packed(topics.job_replies, replies))
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
@@ -263,13 +278,12 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     def queue_of(queue_id: uuid.UUID) -> QueueDispatch:
         return queues.setdefault(queue_id, QueueDispatch(queue_id))
 
+    dispatch_writes: dict[bytes, bytes | None] = {}  # the table entries of the batch being handled
+
     def remember(queue: QueueDispatch, job_id: uuid.UUID, tracked: TrackedJob | None) -> None:
         key = queue_key(queue.queue_id, "job", str(job_id))
-        if tracked is None:
-            if key in dispatch_state:
-                del dispatch_state[key]
-        else:
-            dispatch_state[key] = orjson.dumps(tracked)  # a dataclass, serialised by orjson itself; the key names the queue
+        # a dataclass, serialised by orjson itself; the key names the queue
+        dispatch_writes[key] = None if tracked is None else orjson.dumps(tracked)
 
     def offer_commands(request: LeaseRequested, offers: list[TrackedJob], now: datetime) -> list[CommandEnvelope]:
         commands = []
@@ -295,6 +309,9 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         async for events in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
             for event in events:
                 await dispatch_record(event)
+            records = dispatch_state.write_many(dispatch_writes)
+            dispatch_writes.clear()
+            await write_table_until_done(event_log, records)
 
     async def dispatch_record(event: faust.types.EventT) -> None:
         if event.message.topic == topics.queue_events:

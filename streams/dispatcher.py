@@ -32,7 +32,7 @@ def dispatch_seq(offset: int, index: int) -> int:
     return offset * _PACK_SLOTS + index
 
 
-@dataclass
+@dataclass(slots=True)  # one tracked object per live job, not two: fewer for the collector to walk
 class TrackedJob:
     job_id: uuid.UUID
     organization_id: uuid.UUID

@@ -13,12 +13,24 @@ from the key, exactly as Kafka's default partitioner placed those records:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from schemas.packs import partition_of
 
 KEY_SEPARATOR = b"/"
+
+
+@dataclass(frozen=True)
+class ChangelogRecord:
+    """A table entry on its way to the table's changelog (a tombstone when ``value`` is None)."""
+
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes | None
 
 
 def queue_key(queue_id: object, *rest: str) -> bytes:
@@ -32,6 +44,26 @@ class KeyPartitionedTable(faust.Table):  # type: ignore[misc]
 
     def partition_for_key(self, key: Any) -> int | None:
         return partition_of(self.record_key(bytes(key)), self.partitions)
+
+    def write_many(self, entries: Mapping[bytes, bytes | None]) -> list[ChangelogRecord]:
+        """Set (or, with None, delete) entries in the store now, and return the changelog records that
+        make them durable, for the caller to append and await with the rest of its batch.
+
+        ``table[key] = value`` sends each entry through faust's producer on its own (a future, a
+        buffer entry and a task per write): with two or three writes per job in each of two tables,
+        that was a tenth of the stream processors' time. The memory store keeps no offsets, so a
+        changelog record written this way restores exactly like one faust wrote.
+        """
+        topic = self.changelog_topic.get_topic_name()
+        records = []
+        for key, value in entries.items():
+            if value is None:
+                if self.data.pop(key, None) is None:
+                    continue  # nothing to delete, nothing to tell the changelog
+            else:
+                self.data[key] = value
+            records.append(ChangelogRecord(topic, self.partition_for_key(key), key, value))
+        return records
 
 
 class QueuePartitionedTable(KeyPartitionedTable):

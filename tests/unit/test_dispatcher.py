@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -137,7 +138,7 @@ def test_the_running_count_follows_offers_notices_and_restores() -> None:
     restored = QueueDispatch(QUEUE)
     for job in dispatch.jobs.values():
         restored.restore(job)
-    restored.restore(dispatch.jobs[b].__class__(**{**dispatch.jobs[b].__dict__, "worker_id": W2}))
+    restored.restore(dataclasses.replace(dispatch.jobs[b], worker_id=W2))
     assert restored.running == 1
 
 

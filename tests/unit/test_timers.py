@@ -62,3 +62,33 @@ def test_timer_commands_have_derived_ids() -> None:
     assert expire_due is not None
     command = command_for(expire_due, expiring, T0)
     assert isinstance(command.data, ExpireLease) and command.data.lease_id == lease.lease_id
+
+
+def test_only_a_jobs_current_timer_is_handed_out() -> None:
+    heap = TimerHeap()
+    first = Lease(lease_id=uuid.uuid4(), worker_id=uuid.uuid4(), attempt=1, deadline=T0 + timedelta(seconds=30))
+    job = owned(JobStatus.PROCESSING, lease=first)
+    heap.note(job)
+    extended = job.model_copy(update={"state": job.state.model_copy(update={
+        "lease": first.model_copy(update={"deadline": T0 + timedelta(seconds=90)})})})
+    heap.note(extended)
+    assert len(heap) == 1 and heap.stale == 1
+    assert heap.pop_due(T0 + timedelta(seconds=60)) == [], "the superseded deadline is not handed out"
+    (due,) = heap.pop_due(T0 + timedelta(seconds=90))
+    assert due.at == T0 + timedelta(seconds=90) and len(heap) == 0
+    heap.note(extended)
+    heap.note(job.model_copy(update={"state": job.state.model_copy(update={"status": JobStatus.SUCCEEDED,
+                                                                           "lease": None})}))
+    assert heap.pop_due(T0 + timedelta(hours=1)) == [], "a finished job's deadline never fires"
+
+
+def test_stale_entries_do_not_pile_up() -> None:
+    heap = TimerHeap()
+    for n in range(20_000):  # jobs leased and finished, as under steady load
+        lease = Lease(lease_id=uuid.uuid4(), worker_id=uuid.uuid4(), attempt=1, deadline=T0 + timedelta(seconds=n))
+        job = owned(JobStatus.PROCESSING, lease=lease)
+        heap.note(job)
+        heap.note(job.model_copy(update={"state": job.state.model_copy(update={"status": JobStatus.SUCCEEDED,
+                                                                               "lease": None})}))
+    assert len(heap) == 0
+    assert heap.stale <= 1_024 + 1
