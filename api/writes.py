@@ -274,7 +274,8 @@ async def report_many(
                                           error=ErrorBody(code=code, message=exc.message, details=exc.details))
             continue
         pending.append((index, CommandEnvelope.of(command, tenant=principal.tenant, issued_at=now,
-                                                  correlation_id=request_id, actor=principal.subject)))
+                                                  correlation_id=request_id, actor=principal.subject,
+                                                  reply_with_job=False)))  # the answer is the verdict alone
     replies = await ctx.commands.send_many([envelope for _, envelope in pending]) if pending else []
     for (index, _), reply in zip(pending, replies, strict=True):
         error: TaskForgeError | None = reply if isinstance(reply, TaskForgeError) else (

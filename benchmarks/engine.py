@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.foundation import machine, percentile, publish
+from benchmarks.foundation import machine, parse_overrides, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
 from schemas.envelope import EventEnvelope, decode
@@ -171,11 +171,22 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
                             leased.setdefault(job_id, at)
     finally:
         await consumer.stop()
-    latencies = [leased[j] - submitted[j] for j in ids if j in leased and j in submitted]
+    latencies_at = sorted(((leased[j] - submitted[j], submitted[j]) for j in ids if j in leased and j in submitted),
+                          reverse=True)
+    latencies = [latency for latency, _ in latencies_at]
     if not latencies:
         return {"rate_per_second": rate, "jobs": len(ids), "started": 0, "note": "no job started in time"}
     return {"rate_per_second": rate, "jobs": len(ids), "started": len(latencies),
-            "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1)}
+            **{f"p{pct}_ms": round(percentile(latencies, pct) * 1000, 1) for pct in (50, 90, 99)},
+            "max_ms": round(max(latencies) * 1000, 1),
+            # whether the slowest 1% were one stall (a few seconds of the phase) or spread over all of it
+            "slowest_percent_within_s": slowest_spread(latencies_at)}
+
+
+def slowest_spread(latencies_at: list[tuple[float, float]]) -> float:
+    """Seconds between the first and the last submission among the slowest 1% (sorted slowest first)."""
+    slowest = [at for _, at in latencies_at[:max(1, len(latencies_at) // 100)]]
+    return round(max(slowest) - min(slowest), 1)
 
 
 async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[str, Any]:
@@ -207,14 +218,16 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
     return {"count": len(lines), "last": lines[-3:]}
 
 
-async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int) -> dict[str, Any]:
+async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
+              overrides: dict[str, str]) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
-                               "stream_processors": streams_count}
+                               "stream_processors": streams_count, "overrides": overrides}
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
         settings = scoped_settings(data, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
                                    kafka_heap="1g", topic_partitions=6,
-                                   **PRODUCTION_RATE_LIMITS)  # the shipped budgets: one worker key, unthrottled
+                                   **PRODUCTION_RATE_LIMITS,  # the shipped budgets: one worker key, unthrottled
+                                   **overrides)
         broker = LocalBroker(settings)
         await asyncio.to_thread(broker.start)
         streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]
@@ -233,7 +246,9 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                 workers = start_workers(settings, api.base_url, "bench", worker_count, concurrency, data)
                 await asyncio.sleep(3)
                 pids = {"kafka": [int(broker.pid_file.read_text())], "streams": [s.process.pid for s in streams],
-                        "api_and_projector": [api.process.pid], "workers": [w.pid for w in workers]}
+                        "api_and_projector": [api.process.pid], "workers": [w.pid for w in workers],
+                        # this process: the submitting client and the log reader that counts completions
+                        "bench_client": [os.getpid()]}
                 results["throughput"] = await throughput(client, settings, queue, seconds, pids)
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
@@ -263,8 +278,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
     args = parser.parse_args()
-    publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams)))
+    try:
+        overrides = parse_overrides(args.set)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides)))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from infra.kafka.broker import LocalBroker
+from taskforge.settings import Settings
 from tests.support import TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, wait_sync
 
 
@@ -165,3 +166,14 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs naming fields of ``Settings``; the settings object validates the values."""
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in Settings.model_fields:
+            raise argparse.ArgumentTypeError(f"--set {pair!r}: expected NAME=VALUE with NAME a setting")
+        overrides[name] = value
+    return overrides

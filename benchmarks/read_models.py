@@ -46,7 +46,7 @@ from aiokafka import TopicPartition
 
 from benchmarks.engine import cpu_seconds
 from benchmarks.event_stream import StampedEvent, TemplateBlock
-from benchmarks.foundation import machine, percentile, publish
+from benchmarks.foundation import machine, parse_overrides, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.event_log import KafkaEventLog
 from producers.topics import Topics, ensure_topics
@@ -290,17 +290,6 @@ def bench_settings(data_dir: Path, state: dict[str, Any] | None, overrides: dict
     return scoped_settings(data_dir, *ports, **{"clickhouse_url": None, "api_port": free_port(), "kafka_heap": "1g",
                                                 "topic_partitions": 6, "kafka_publish_timeout_seconds": 60.0,
                                                 **shipped, **kept, **overrides})
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    """``NAME=VALUE`` pairs naming fields of ``Settings``; the settings object validates the values."""
-    overrides = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or name not in Settings.model_fields:
-            raise argparse.ArgumentTypeError(f"--set {pair!r}: expected NAME=VALUE with NAME a setting")
-        overrides[name] = value
-    return overrides
 
 
 def api_log_lines(data_dir: Path) -> list[str]:

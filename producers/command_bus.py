@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Annotated
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from producers.event_log import KafkaEventLog, Publishable
 from producers.topics import Topics, partitions_of
@@ -30,7 +31,8 @@ from taskforge.settings import Settings
 log = logging.getLogger(__name__)
 
 Reply = CommandReply | LeaseRequestDone | LiveJobsCount | IdentityReply
-_REPLY = TypeAdapter(Reply)
+# told apart by ``kind`` rather than by trying each type in turn: every reply of the platform passes here
+_REPLY: TypeAdapter[Reply] = TypeAdapter(Annotated[Reply, Field(discriminator="kind")])
 
 
 class OwnerDidNotAnswer(EventLogUnavailable):

@@ -55,15 +55,18 @@ class CommandEnvelope(BaseModel):
     correlation_id: str | None = None
     actor: str | None = None
     wants_reply: bool = True
+    reply_with_job: bool = True
+    """Whether the reply carries the job as decided; a worker's batch report needs only the verdict."""
     data: SerializeAsAny[AnyCommand]
 
     @classmethod
     def of(cls, command: AnyCommand, *, tenant: Tenant, issued_at: datetime, command_id: uuid.UUID | None = None,
-           correlation_id: str | None = None, actor: str | None = None, wants_reply: bool = True) -> CommandEnvelope:
+           correlation_id: str | None = None, actor: str | None = None, wants_reply: bool = True,
+           reply_with_job: bool = True) -> CommandEnvelope:
         return cls(command_id=command_id or uuid.uuid4(), command_type=type(command).__name__,
                    organization_id=tenant.organization_id, project_id=tenant.project_id,
                    aggregate_id=owner_key_of(command), issued_at=issued_at, correlation_id=correlation_id, actor=actor,
-                   wants_reply=wants_reply, data=command)
+                   wants_reply=wants_reply, reply_with_job=reply_with_job, data=command)
 
     @property
     def tenant(self) -> Tenant:

@@ -12,7 +12,7 @@ for them before they exist) and by telling the API how many it offered
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -77,7 +77,7 @@ class LiveJobsQuery(DispatchMessage):
 
 # QueueNotice is not on the wire: a dispatcher learns a queue's state from the queue events themselves
 AnyDispatchMessage = JobStatusNotice | LeaseRequested | LiveJobsQuery
-_ADAPTER: TypeAdapter[AnyDispatchMessage] = TypeAdapter(AnyDispatchMessage)
+_ADAPTER: TypeAdapter[AnyDispatchMessage] = TypeAdapter(Annotated[AnyDispatchMessage, Field(discriminator="kind")])
 
 
 def decode_dispatch(raw: bytes) -> list[AnyDispatchMessage | ValueError]:

@@ -71,7 +71,8 @@ def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand
     """A command the owner already applied (redelivered after a crash): the same answer, nothing new."""
     reply = CommandReply(command_id=command.command_id, accepted=applied.refusal is None,
                          refusal=applied.refusal, message=applied.message, created=applied.created,
-                         job=owned.snapshot() if applied.refusal in (None, "conflict") else None)
+                         job=owned.snapshot() if applied.refusal in (None, "conflict") and command.reply_with_job
+                         else None)
     # the notice again: if the crash came between the table write and the dispatcher hearing of it
     return Outcome(owned=owned, events=[], reply=reply, notices=[owned.notice()])
 
@@ -128,7 +129,8 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         message=refusal.message if refusal is not None else None,
         details=refusal.details if refusal is not None else {},
         created=created,
-        job=new_owned.snapshot() if new_owned is not None and verdict in (None, "conflict") else None,
+        job=new_owned.snapshot() if new_owned is not None and verdict in (None, "conflict")
+        and command.reply_with_job else None,
     )
     # the dispatcher hears of every change, and of every offer (a refused one frees its slot)
     notices = [new_owned.notice()] if new_owned is not None and (envelopes or isinstance(command.data, LeaseJob)) else []

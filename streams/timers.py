@@ -31,6 +31,7 @@ class Due:
     job_id: uuid.UUID = field(compare=False)
     kind: TimerKind = field(compare=False)
     lease_id: uuid.UUID | None = field(default=None, compare=False)
+    worker_id: uuid.UUID | None = field(default=None, compare=False)
 
 
 def next_due(owned: OwnedJob) -> Due | None:
@@ -39,7 +40,7 @@ def next_due(owned: OwnedJob) -> Due | None:
     if state.status is JobStatus.SCHEDULED and state.scheduled_for is not None:
         return Due(state.scheduled_for, state.job_id, "promote")
     if state.status is JobStatus.PROCESSING and state.lease is not None:
-        return Due(state.lease.deadline, state.job_id, "expire", state.lease.lease_id)
+        return Due(state.lease.deadline, state.job_id, "expire", state.lease.lease_id, state.lease.worker_id)
     return None
 
 
@@ -90,6 +91,11 @@ class TimerHeap:
                 del self._current[entry.job_id]
                 due.append(entry)
         return due
+
+    def leases_of(self, workers: set[uuid.UUID]) -> list[Due]:
+        """The live leases held by these workers: every leased job has exactly one current deadline here,
+        so a lost worker's jobs are found without reading the table."""
+        return [due for due in self._current.values() if due.kind == "expire" and due.worker_id in workers]
 
     @property
     def stale(self) -> int:

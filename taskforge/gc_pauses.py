@@ -24,6 +24,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 LONG_PAUSE_SECONDS = 0.1
 LONG_PAUSE_MARKER = "gc: generation"  # how the log line of a long pause begins (the benchmarks count them)
 FULL_COLLECTION_SECONDS = 60.0
+_KINDS_SHOWN = 6  # the commonest types of what a long pause walked, named in its log line: where to look
 _NEVER = 2**30  # collections of a younger generation before an older one is collected automatically
 
 
@@ -57,9 +59,11 @@ class GcPauses:
         self._began = None
         self.total_seconds += took
         if took > LONG_PAUSE_SECONDS:
+            oldest = gc.get_objects(generation=2)
+            kinds = Counter(type(o).__name__ for o in oldest).most_common(_KINDS_SHOWN)
             log.warning("%s %d collection paused the process %.0f ms (%d collected, %d objects in the oldest "
-                        "generation)", LONG_PAUSE_MARKER, info["generation"], took * 1000, info["collected"],
-                        len(gc.get_objects(generation=2)))
+                        "generation, most of them %s)", LONG_PAUSE_MARKER, info["generation"], took * 1000,
+                        info["collected"], len(oldest), ", ".join(f"{name} {n}" for name, n in kinds))
 
 
 PAUSES = GcPauses()

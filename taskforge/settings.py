@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     owner_batch_max: int = Field(default=1_000, ge=1, le=100_000, description="Most commands an owner decides at once.")
     owner_batch_linger_ms: int = Field(
-        default=10, ge=0, le=1_000,
+        default=3, ge=0, le=1_000,
         description="How long an owner or dispatcher waits for more records before handling a batch (throughput vs latency).",
     )
     max_batch_jobs: int = Field(default=1_000, ge=1, le=10_000, description="Most jobs in one POST /jobs/batch.")

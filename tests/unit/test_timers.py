@@ -92,3 +92,22 @@ def test_stale_entries_do_not_pile_up() -> None:
                                                                                "lease": None})}))
     assert len(heap) == 0
     assert heap.stale <= 1_024 + 1
+
+
+def test_a_lost_workers_leases_are_found_among_the_current_deadlines() -> None:
+    heap = TimerHeap()
+    lost, alive = uuid.uuid4(), uuid.uuid4()
+    jobs = {}
+    for worker in (lost, lost, alive):
+        lease = Lease(lease_id=uuid.uuid4(), worker_id=worker, attempt=1, deadline=T0 + timedelta(seconds=30))
+        job = owned(JobStatus.PROCESSING, lease=lease)
+        jobs[job.state.job_id] = job
+        heap.note(job)
+    heap.note(owned(JobStatus.SCHEDULED, scheduled_for=T0))
+    found = heap.leases_of({lost})
+    assert sorted(d.job_id for d in found) == sorted(j for j, o in jobs.items() if o.state.lease.worker_id == lost)
+    finished = next(o for o in jobs.values() if o.state.lease.worker_id == lost)
+    heap.note(finished.model_copy(update={"state": finished.state.model_copy(update={
+        "status": JobStatus.SUCCEEDED, "lease": None})}))
+    assert [d.job_id for d in heap.leases_of({lost})] != [finished.state.job_id]
+    assert len(heap.leases_of({lost})) == 1
