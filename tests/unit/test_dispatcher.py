@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.dispatch import JobStatusNotice, LeaseRequested, QueueNotice
 from schemas.job import JobStatus
-from streams.dispatcher import QueueDispatch
+from streams.dispatcher import QueueDispatch, dispatch_seq
 
 QUEUE = uuid.uuid4()
 ORG, PROJECT = uuid.uuid4(), uuid.uuid4()
@@ -164,3 +164,8 @@ def test_a_deleted_queue_offers_nothing_and_cancels_what_is_not_running() -> Non
     dispatch.on_queue(QueueNotice(queue_id=QUEUE, is_active=False, max_concurrent_jobs=10, deleted=True))
     assert {j.job_id for j in dispatch.to_cancel()} == {waiting, later}
     assert dispatch.offer(request()) == []
+
+
+def test_notices_of_one_pack_keep_their_order_and_come_before_the_next_records() -> None:
+    largest_pack = 256 * 1024 // 2  # a pack of 256 KiB holds fewer messages than this (each is over 2 bytes)
+    assert dispatch_seq(7, 0) < dispatch_seq(7, 1) < dispatch_seq(7, largest_pack) < dispatch_seq(8, 0)
