@@ -98,13 +98,17 @@ class Pack:
 
 
 def packed(records: Sequence[Publishable], partitions: int, limit: int = PACK_BYTES) -> list[Pack]:
-    """The records, grouped by the partition their keys pick, in packs of at most ``limit`` bytes."""
+    """The records, grouped by the partition their keys pick, in packs of at most ``limit`` bytes.
+
+    ``partitions=1`` packs everything together whatever the keys (replies, which every API process
+    reads from every partition), without hashing a key per message.
+    """
     open_packs: dict[int, tuple[bytes, list[bytes], int]] = {}
     done: list[Pack] = []
     for record in records:
         key = record.key
         body = record.encoded()
-        partition = partition_of(key, partitions)
+        partition = partition_of(key, partitions) if partitions > 1 else 0
         current = open_packs.get(partition)
         if current is not None and current[2] + len(body) + 1 > limit:
             done.append(Pack(current[0], tuple(current[1])))

@@ -150,9 +150,13 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     app.add_dependency(EventLogService(event_log))
 
     async def send_packed(topic: str, messages: Sequence[Publishable]) -> None:
-        """Commands, notices and replies travel in packs, one record per partition (``schemas.packs``)."""
+        """Commands, notices and replies travel in packs, one record per partition (``schemas.packs``).
+
+        Replies are not placed by key: every API process reads every partition of the reply topic.
+        """
         if messages:
-            await append_until_done(event_log, topic, packed(messages, topics.partitions))
+            partitions = 1 if topic == topics.job_replies else topics.partitions
+            await append_until_done(event_log, topic, packed(messages, partitions))
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
     # entries go to the changelog partition of their job's commands, not to the partition of whichever
     # event a batch was handled under (streams/tables.py)

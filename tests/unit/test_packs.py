@@ -84,3 +84,9 @@ def test_an_undecodable_command_in_a_pack_is_reported_in_its_place_and_the_other
     assert isinstance(bad, UndecodableEvent)
     (garbage,) = decode_commands(b"\xff not json")
     assert isinstance(garbage, UndecodableEvent)
+
+
+def test_one_partition_packs_everything_together_whatever_the_keys() -> None:
+    messages = [Message(str(uuid.uuid4()).encode(), {"n": n}) for n in range(50)]
+    (pack,) = packed(messages, 1)
+    assert unpacked(pack.encoded()) == [m.body for m in messages] and pack.key == messages[0].key
