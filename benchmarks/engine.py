@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,7 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
         await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
     await asyncio.sleep(3)
     submitted: dict[str, float] = {}
+    decided: dict[str, float] = {}  # when the owner appended JobSubmitted (the record's CreateTime)
     leased: dict[str, float] = {}
     consumer = AIOKafkaConsumer(Topics.from_settings(settings).job_events, bootstrap_servers=settings.bootstrap_servers,
                                 group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -167,6 +169,7 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
                         at = envelope.occurred_at.timestamp()
                         if envelope.event_type == "JobSubmitted":
                             submitted.setdefault(job_id, at)
+                            decided.setdefault(job_id, message.timestamp / 1000)
                         elif envelope.event_type == "JobLeased":
                             leased.setdefault(job_id, at)
     finally:
@@ -180,7 +183,21 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
             **{f"p{pct}_ms": round(percentile(latencies, pct) * 1000, 1) for pct in (50, 90, 99)},
             "max_ms": round(max(latencies) * 1000, 1),
             # whether the slowest 1% were one stall (a few seconds of the phase) or spread over all of it
-            "slowest_percent_within_s": slowest_spread(latencies_at)}
+            "slowest_percent_within_s": slowest_spread(latencies_at),
+            # the two halves, for the slowest 1%: the API's request to the owner's append of JobSubmitted
+            # (API, command pack, owner batch), then that append to the dispatch tick that offered the job
+            # (notice, dispatcher batch, tick); mean ms of each
+            "slowest_percent_split_ms": split_of_slowest(latencies_at, submitted, decided, leased)}
+
+
+def split_of_slowest(latencies_at: list[tuple[float, float]], submitted: dict[str, float],
+                     decided: dict[str, float], leased: dict[str, float]) -> dict[str, float]:
+    slowest_at = {at for _, at in latencies_at[:max(1, len(latencies_at) // 100)]}
+    jobs = [j for j in submitted if submitted[j] in slowest_at and j in decided and j in leased]
+    if not jobs:
+        return {}
+    return {"to_owner_append": round(1000 * statistics.fmean(decided[j] - submitted[j] for j in jobs), 1),
+            "owner_append_to_offer": round(1000 * statistics.fmean(leased[j] - decided[j] for j in jobs), 1)}
 
 
 def slowest_spread(latencies_at: list[tuple[float, float]]) -> float:
