@@ -25,7 +25,7 @@ TimerKind = Literal["promote", "expire"]
 _SLACK = 1_024  # stale entries tolerated on top of the live ones before the heap is rebuilt
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # one per leased job: no __dict__ for the collector to walk
 class Due:
     at: datetime
     job_id: uuid.UUID = field(compare=False)
