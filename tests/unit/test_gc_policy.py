@@ -43,3 +43,21 @@ async def test_the_default_policy_returns_when_the_last_schedule_stops() -> None
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
     assert gc.get_threshold() == before
+
+
+async def test_what_survives_the_first_scheduled_collection_is_frozen_once() -> None:
+    collections = collect_on_schedule(every_seconds=0.05)
+    try:
+        frozen_at_start = gc.get_freeze_count()
+        furniture = [Cycle() for _ in range(100)]  # made after start, kept for good
+        await asyncio.sleep(0.2)  # the first scheduled collection ran
+        assert gc.get_freeze_count() >= frozen_at_start + len(furniture)
+        refrozen = gc.get_freeze_count()
+        later = [Cycle() for _ in range(100)]
+        await asyncio.sleep(0.2)
+        assert gc.get_freeze_count() < refrozen + len(later), "frozen once, not at every collection"
+        del later
+    finally:
+        collections.cancel()
+        await asyncio.gather(collections, return_exceptions=True)
+    del furniture
