@@ -241,10 +241,10 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                                "stream_processors": streams_count, "overrides": overrides}
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
-        settings = scoped_settings(data, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
-                                   kafka_heap="1g", topic_partitions=6,
-                                   **PRODUCTION_RATE_LIMITS,  # the shipped budgets: one worker key, unthrottled
-                                   **overrides)
+        # the shipped rate budgets (one worker key, unthrottled); --set overrides any of these
+        settings = scoped_settings(data, free_port(), free_port(), **{
+            "clickhouse_url": None, "api_port": free_port(), "kafka_heap": "1g", "topic_partitions": 6,
+            **PRODUCTION_RATE_LIMITS, **overrides})
         broker = LocalBroker(settings)
         await asyncio.to_thread(broker.start)
         streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]
