@@ -84,6 +84,7 @@ class CommandEnvelope(BaseModel):
 
 
 def _command_from(doc: Any) -> CommandEnvelope:
+    """Raises ``UndecodableEvent`` for anything that is not a command this build knows."""
     try:
         cls = COMMAND_TYPES[doc["command_type"]]
         if int(doc.get("schema_version", 1)) > COMMAND_SCHEMA_VERSION:
@@ -93,17 +94,8 @@ def _command_from(doc: Any) -> CommandEnvelope:
         raise UndecodableEvent(f"not a command envelope: {exc}") from exc
 
 
-def decode_command(raw: bytes) -> CommandEnvelope:
-    """Raises ``UndecodableEvent`` for anything that is not a command this build knows."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise UndecodableEvent(f"not a command envelope: {exc}") from exc
-    return _command_from(doc)
-
-
 def decode_commands(raw: bytes) -> list[CommandEnvelope | UndecodableEvent]:
-    """The commands of a record (a pack, ``producers.packs``, or one command), in order.
+    """The commands of a record (a pack, ``schemas.packs``, or one command), in order.
 
     An item this build cannot decode is returned as its error, in its place, so the owner
     can log it and go on with the others; a record that is not JSON at all is one error.

@@ -109,7 +109,8 @@ async def _until_done(what: str, write: Callable[[], Awaitable[object]]) -> None
 
 
 async def append_until_done(event_log: KafkaEventLog, topic: str, records: Sequence[Publishable]) -> None:
-    await _until_done(topic, lambda: event_log.append(topic, records))
+    if records:
+        await _until_done(topic, lambda: event_log.append(topic, records))
 
 
 async def write_table_until_done(event_log: KafkaEventLog, records: Sequence[ChangelogRecord]) -> None:
@@ -157,16 +158,16 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         if messages:
             partitions = 1 if topic == topics.job_replies else topics.partitions
             await append_until_done(event_log, topic, packed(messages, partitions))
+
     job_commands = app.topic(topics.job_commands, key_type=bytes, value_type=bytes)
     # entries go to the changelog partition of their job's commands, not to the partition of whichever
     # event a batch was handled under (streams/tables.py)
     job_state = add_table(app, KeyPartitionedTable, "job-state", settings.topic_partitions)
     timers = TimerHeap()
-    # Entries stay serialised between commands: a decoded job is ~27 objects for the garbage collector
-    # to walk (pydantic models, their field sets, UUIDs), and keeping the live ones decoded made the
-    # stream processors' full collections ~200 ms at 7,000 live jobs.
 
     def held_job(key: bytes) -> OwnedJob | None:
+        """Parsed on every use: kept decoded, a live job is ~27 objects for the collector to walk (a cache of
+        them made the stream processors' full collections ~200 ms at 7,000 live jobs)."""
         stored = job_state.get(key)
         return OwnedJob.model_validate_json(stored) if stored is not None else None
 
@@ -210,7 +211,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         # Everything a decision implies goes out before the table records it: a crash before the
         # table write redelivers the commands, which are then decided again in full (same ids).
         await asyncio.gather(
-            append_until_done(event_log, topics.job_events, appended) if appended else asyncio.sleep(0),
+            append_until_done(event_log, topics.job_events, appended),
             send_packed(topics.job_commands, follow_ups), send_packed(topics.dispatch, notices),
         )  # all acknowledged before the table records the decisions
         # the table is read from memory at once; its changelog and the replies go out together (a crash
