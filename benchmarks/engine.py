@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -174,36 +175,28 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
                             leased.setdefault(job_id, at)
     finally:
         await consumer.stop()
-    latencies_at = sorted(((leased[j] - submitted[j], submitted[j]) for j in ids if j in leased and j in submitted),
-                          reverse=True)
-    latencies = [latency for latency, _ in latencies_at]
+    started = sorted((j for j in ids if j in leased and j in submitted), key=lambda j: leased[j] - submitted[j],
+                     reverse=True)
+    latencies = [leased[j] - submitted[j] for j in started]
+    slowest = started[:max(1, len(started) // 100)]
     if not latencies:
         return {"rate_per_second": rate, "jobs": len(ids), "started": 0, "note": "no job started in time"}
     return {"rate_per_second": rate, "jobs": len(ids), "started": len(latencies),
             **{f"p{pct}_ms": round(percentile(latencies, pct) * 1000, 1) for pct in (50, 90, 99)},
             "max_ms": round(max(latencies) * 1000, 1),
             # whether the slowest 1% were one stall (a few seconds of the phase) or spread over all of it
-            "slowest_percent_within_s": slowest_spread(latencies_at),
+            "slowest_percent_within_s": round(max(submitted[j] for j in slowest) - min(submitted[j] for j in slowest), 1),
             # the two halves, for the slowest 1%: the API's request to the owner's append of JobSubmitted
             # (API, command pack, owner batch), then that append to the dispatch tick that offered the job
             # (notice, dispatcher batch, tick); mean ms of each
-            "slowest_percent_split_ms": split_of_slowest(latencies_at, submitted, decided, leased)}
+            "slowest_percent_split_ms": {
+                "to_owner_append": mean_ms(decided[j] - submitted[j] for j in slowest if j in decided),
+                "owner_append_to_offer": mean_ms(leased[j] - decided[j] for j in slowest if j in decided)}}
 
 
-def split_of_slowest(latencies_at: list[tuple[float, float]], submitted: dict[str, float],
-                     decided: dict[str, float], leased: dict[str, float]) -> dict[str, float]:
-    slowest_at = {at for _, at in latencies_at[:max(1, len(latencies_at) // 100)]}
-    jobs = [j for j in submitted if submitted[j] in slowest_at and j in decided and j in leased]
-    if not jobs:
-        return {}
-    return {"to_owner_append": round(1000 * statistics.fmean(decided[j] - submitted[j] for j in jobs), 1),
-            "owner_append_to_offer": round(1000 * statistics.fmean(leased[j] - decided[j] for j in jobs), 1)}
-
-
-def slowest_spread(latencies_at: list[tuple[float, float]]) -> float:
-    """Seconds between the first and the last submission among the slowest 1% (sorted slowest first)."""
-    slowest = [at for _, at in latencies_at[:max(1, len(latencies_at) // 100)]]
-    return round(max(slowest) - min(slowest), 1)
+def mean_ms(seconds: Iterable[float]) -> float | None:
+    values = list(seconds)
+    return round(1000 * statistics.fmean(values), 1) if values else None
 
 
 async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[str, Any]:
