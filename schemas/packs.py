@@ -103,22 +103,20 @@ def packed(records: Sequence[Publishable], partitions: int, limit: int = PACK_BY
     ``partitions=1`` packs everything together whatever the keys (replies, which every API process
     reads from every partition), without hashing a key per message.
     """
-    open_packs: dict[int, tuple[bytes, list[bytes], int]] = {}
+    open_packs: dict[int, list[bytes]] = {}  # partition -> the encoded messages of its open pack
+    sizes: dict[int, int] = {}  # partition -> the open pack's encoded size
+    keys: dict[int, bytes] = {}  # partition -> the open pack's key (its first message's)
     done: list[Pack] = []
     for record in records:
-        key = record.key
         body = record.encoded()
-        partition = partition_of(key, partitions) if partitions > 1 else 0
-        current = open_packs.get(partition)
-        if current is not None and current[2] + len(body) + 1 > limit:
-            done.append(Pack(current[0], tuple(current[1])))
-            current = None
-        if current is None:
-            open_packs[partition] = (key, [body], len(body) + 2)
-        else:
-            current[1].append(body)
-            open_packs[partition] = (current[0], current[1], current[2] + len(body) + 1)
-    done.extend(Pack(key, tuple(items)) for key, items, _ in open_packs.values())
+        partition = partition_of(record.key, partitions) if partitions > 1 else 0
+        if partition in open_packs and sizes[partition] + len(body) + 1 > limit:
+            done.append(Pack(keys[partition], tuple(open_packs.pop(partition))))
+        if partition not in open_packs:
+            open_packs[partition], sizes[partition], keys[partition] = [], 1, record.key
+        open_packs[partition].append(body)
+        sizes[partition] += len(body) + 1
+    done.extend(Pack(keys[partition], tuple(items)) for partition, items in open_packs.items())
     return done
 
 

@@ -276,7 +276,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     def queue_of(queue_id: uuid.UUID) -> QueueDispatch:
         return queues.setdefault(queue_id, QueueDispatch(queue_id))
 
-    dispatch_writes: dict[bytes, bytes | None] = {}  # the table entries of the batch being handled
+    # the table entries of the batch being handled, written with KeyPartitionedTable.write_many at its end
+    dispatch_writes: dict[bytes, bytes | None] = {}
 
     def remember(queue: QueueDispatch, job_id: uuid.UUID, tracked: TrackedJob | None) -> None:
         key = queue_key(queue.queue_id, "job", str(job_id))
@@ -351,7 +352,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             notice = QueueNotice(queue_id=queue.queue_id, is_active=data.is_active,
                                  max_concurrent_jobs=data.settings.max_concurrent_jobs)
         queue.on_queue(notice)
-        dispatch_state[queue_key(queue.queue_id, "queue")] = orjson.dumps(
+        dispatch_writes[queue_key(queue.queue_id, "queue")] = orjson.dumps(
             {"is_active": queue.is_active, "max_concurrent_jobs": queue.max_concurrent_jobs, "deleted": queue.deleted})
         await cancel_jobs(queue.to_cancel(), now=clock.now())
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+
 from schemas.packs import partition_of
 
 KEY_SEPARATOR = b"/"
