@@ -32,7 +32,9 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks.foundation import machine, parse_overrides, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
+from schemas.commands import CommandEnvelope, decode_commands
 from schemas.envelope import EventEnvelope, decode
+from schemas.job import SubmitJob
 from taskforge.gc_pauses import LONG_PAUSE_MARKER
 from taskforge.settings import Settings
 from taskforge_sdk import TaskForgeClient, Worker
@@ -155,7 +157,9 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
     submitted: dict[str, float] = {}
     decided: dict[str, float] = {}  # when the owner appended JobSubmitted (the record's CreateTime)
     leased: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(Topics.from_settings(settings).job_events, bootstrap_servers=settings.bootstrap_servers,
+    topics = Topics.from_settings(settings)
+    commanded = await command_append_times(settings, topics.job_commands, ids)
+    consumer = AIOKafkaConsumer(topics.job_events, bootstrap_servers=settings.bootstrap_servers,
                                 group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
@@ -186,17 +190,50 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
             "max_ms": round(max(latencies) * 1000, 1),
             # whether the slowest 1% were one stall (a few seconds of the phase) or spread over all of it
             "slowest_percent_within_s": round(max(submitted[j] for j in slowest) - min(submitted[j] for j in slowest), 1),
-            # the two halves, for the slowest 1%: the API's request to the owner's append of JobSubmitted
-            # (API, command pack, owner batch), then that append to the dispatch tick that offered the job
-            # (notice, dispatcher batch, tick); mean ms of each
+            # where the slowest 1% spent their time, mean ms of each leg: the API's request to its append of the
+            # command pack; that append to the owner's append of JobSubmitted (Kafka, the owner's fetch and
+            # batch); that append to the dispatch tick that offered the job (notice, dispatcher batch, tick)
             "slowest_percent_split_ms": {
-                "to_owner_append": mean_ms(decided[j] - submitted[j] for j in slowest if j in decided),
-                "owner_append_to_offer": mean_ms(leased[j] - decided[j] for j in slowest if j in decided)}}
+                "to_command_append": mean_ms(commanded[j] - submitted[j] for j in slowest if j in commanded),
+                "command_to_owner_append": mean_ms(decided[j] - commanded[j] for j in slowest
+                                                   if j in decided and j in commanded),
+                "owner_append_to_offer": mean_ms(leased[j] - decided[j] for j in slowest if j in decided)},
+            # the same legs' medians over every job
+            "median_split_ms": {
+                "to_command_append": median_ms(commanded[j] - submitted[j] for j in started if j in commanded),
+                "command_to_owner_append": median_ms(decided[j] - commanded[j] for j in started
+                                                     if j in decided and j in commanded),
+                "owner_append_to_offer": median_ms(leased[j] - decided[j] for j in started if j in decided)}}
+
+
+async def command_append_times(settings: Settings, topic: str, ids: set[str]) -> dict[str, float]:
+    """When the API appended each job's SubmitJob command (its pack's CreateTime), by job id."""
+    appended: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while batch := await consumer.getmany(timeout_ms=2000, max_records=50_000):
+            for messages in batch.values():
+                for message in messages:
+                    for command in decode_commands(message.value):
+                        if isinstance(command, CommandEnvelope) and isinstance(command.data, SubmitJob):
+                            job_id = str(command.aggregate_id)
+                            if job_id in ids:
+                                appended.setdefault(job_id, message.timestamp / 1000)
+    finally:
+        await consumer.stop()
+    return appended
 
 
 def mean_ms(seconds: Iterable[float]) -> float | None:
     values = list(seconds)
     return round(1000 * statistics.fmean(values), 1) if values else None
+
+
+def median_ms(seconds: Iterable[float]) -> float | None:
+    values = list(seconds)
+    return round(1000 * statistics.median(values), 1) if values else None
 
 
 async def wake_up(base_url: str, client: TaskForgeClient, samples: int) -> dict[str, Any]:

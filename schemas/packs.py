@@ -18,7 +18,6 @@ in the partition every message in it would have gone to on its own.
 from __future__ import annotations
 
 import functools
-import random
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,14 +72,6 @@ def partition_of(key: bytes, partitions: int) -> int:
     Cached: a job's key is placed again for each of its commands, events and table writes.
     """
     return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def kafka_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """``partition_of`` in the shape aiokafka's producer calls a partitioner; a record without a key
-    goes to a random partition, as with aiokafka's default."""
-    if key is None:
-        return random.choice(available or all_partitions)
-    return all_partitions[partition_of(key, len(all_partitions))]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 from schemas.commands import CommandEnvelope, decode_commands
 from schemas.envelope import Tenant, UndecodableEvent
 from schemas.job import CancelJob
-from schemas.packs import kafka_partitioner, murmur2, packed, partition_of, unpacked
+from schemas.packs import murmur2, packed, partition_of, unpacked
 
 PARTITIONS = 6
 
@@ -39,7 +39,6 @@ def test_keys_go_where_aiokafkas_default_partitioner_puts_them() -> None:
     partitions = list(range(PARTITIONS))
     for _ in range(500):
         key = str(uuid.uuid4()).encode()
-        assert kafka_partitioner(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
         assert partition_of(key, PARTITIONS) == DefaultPartitioner()(key, partitions, partitions)
 
 
