@@ -85,9 +85,9 @@ class Settings(BaseSettings):
     projector_linger_ms: int = Field(
         default=10, ge=0, le=1_000, description="How long a follower gathers records before handling a batch."
     )
-    # 500: half the inserts (and the merges of their parts) of 250, and a status change still shows within a
-    # second at p99 (ARCHITECTURE.md §6); with the engine bench that was 1,000-1,160 jobs/s and a submit-to-start
-    # p99 of 78-99 ms in four runs, against 76-141 ms at 250 (docs/figures.md)
+    # 500: half the inserts (each ~5-10 ms of ClickHouse's CPU per table, plus merging its part) of 250, and a
+    # status change still shows within a second at p99 (ARCHITECTURE.md §6). Engine bench: submit-to-start p99
+    # 77-181 ms in five runs, three within 100, against 77-141 ms at 250 (docs/figures.md, "night session")
     projector_min_batch_interval_ms: int = Field(
         default=500, ge=0, le=5_000,
         description="Least time between the starts of two projector batches under steady load (each batch is an "
