@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from producers.event_log import KafkaEventLog
+from producers.topics import Topics, ensure_topics
 from taskforge.settings import Settings
 
 T = TypeVar("T")
@@ -59,6 +61,17 @@ def scoped_settings(data_dir: Path, kafka_port: int, controller_port: int, **ove
     }
     values.update(overrides)
     return Settings(**values)
+
+
+async def fresh_log(broker_settings: Settings, **overrides: Any) -> tuple[Settings, Topics, KafkaEventLog]:
+    """New topics (and a new ClickHouse database) on the session broker, and a started event log writing to them."""
+    settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
+                               broker_settings.kafka_controller_port, **overrides)
+    topics = Topics.from_settings(settings)
+    await ensure_topics(settings, topics)
+    log = KafkaEventLog(settings)
+    await log.start()
+    return settings, topics, log
 
 
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05) -> T:

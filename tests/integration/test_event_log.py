@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from producers.event_log import PRODUCER_BATCH_BYTES, Appended, KafkaEventLog
-from producers.topics import Topics, ensure_topics
+from producers.event_log import PRODUCER_BATCH_BYTES, Appended
 from schemas.packs import partition_of
 from taskforge.settings import Settings
-from tests.support import scoped_settings
+from tests.support import fresh_log
 
 pytestmark = pytest.mark.integration
 
@@ -63,18 +62,8 @@ async def read_back(settings: Settings, positions: list[Appended]) -> list[tuple
         await consumer.stop()
 
 
-async def started_log(broker_settings: Settings) -> tuple[Settings, Topics, KafkaEventLog]:
-    settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
-                               broker_settings.kafka_controller_port)
-    topics = Topics.from_settings(settings)
-    await ensure_topics(settings, topics)
-    log = KafkaEventLog(settings)
-    await log.start()
-    return settings, topics, log
-
-
 async def test_each_appended_record_is_at_the_position_answered_for_it(broker_settings: Settings) -> None:
-    settings, topics, log = await started_log(broker_settings)
+    settings, topics, log = await fresh_log(broker_settings)
     try:
         keys = [str(uuid.uuid4()).encode() for _ in range(40)]
         records = [Raw(keys[n % 40], f"record {n}".encode()) for n in range(400)]  # several per key and partition
@@ -93,7 +82,7 @@ async def test_each_appended_record_is_at_the_position_answered_for_it(broker_se
 
 async def test_an_append_larger_than_a_producer_batch_is_split_and_every_position_still_holds(
         broker_settings: Settings) -> None:
-    settings, topics, log = await started_log(broker_settings)
+    settings, topics, log = await fresh_log(broker_settings)
     try:
         key = str(uuid.uuid4()).encode()
         body = b"x" * 50_000
@@ -109,7 +98,7 @@ async def test_an_append_larger_than_a_producer_batch_is_split_and_every_positio
 
 
 async def test_placed_records_land_in_the_partition_their_writer_chose(broker_settings: Settings) -> None:
-    settings, topics, log = await started_log(broker_settings)
+    settings, topics, log = await fresh_log(broker_settings)
     try:
         key = str(uuid.uuid4()).encode()
         elsewhere = (partition_of(key, settings.topic_partitions) + 1) % settings.topic_partitions

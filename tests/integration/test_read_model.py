@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from producers.event_log import KafkaEventLog
-from producers.topics import Topics, ensure_topics
 from projections.projector import Projector
 from projections.schema import SCHEMA_VERSION, ensure_schema
 from projections.queries import JobFilter, JobQueries
@@ -16,7 +14,7 @@ from projections.store import ClickHouseStore
 from schemas.envelope import EventEnvelope, Tenant, wrap
 from schemas.job import JobLeased, JobStatus, JobSubmitted, JobSucceeded
 from taskforge.settings import Settings
-from tests.support import eventually, scoped_settings
+from tests.support import eventually, fresh_log, scoped_settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,21 +26,10 @@ def submitted_envelope(tenant: Tenant, job_type: str = "t"):
     return wrap(event, tenant=tenant, aggregate_id=job_id, occurred_at=datetime.now(UTC), event_id=uuid.uuid4())
 
 
-async def fresh_log(broker_settings: Settings, clickhouse_url: str) -> tuple[Settings, Topics, KafkaEventLog]:
-    """New topics and a new database on the session broker and the given backend, and a started event log."""
-    settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
-                               broker_settings.kafka_controller_port, clickhouse_url=clickhouse_url)
-    topics = Topics.from_settings(settings)
-    await ensure_topics(settings, topics)
-    log = KafkaEventLog(settings)
-    await log.start()
-    return settings, topics, log
-
-
 async def test_projection_survives_a_restart_without_loss_or_duplicates(
     broker_settings: Settings, clickhouse_backend: str
 ) -> None:
-    settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
+    settings, topics, log = await fresh_log(broker_settings, clickhouse_url=clickhouse_backend)
     tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     stranger = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     first = [submitted_envelope(tenant) for _ in range(50)]
@@ -79,7 +66,7 @@ async def test_projection_survives_a_restart_without_loss_or_duplicates(
 
 
 async def test_reprojecting_a_range_changes_nothing(broker_settings: Settings, clickhouse_backend: str) -> None:
-    settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
+    settings, topics, log = await fresh_log(broker_settings, clickhouse_url=clickhouse_backend)
     tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     await log.append(topics.job_events, [submitted_envelope(tenant) for _ in range(30)])
     store = ClickHouseStore(settings)
@@ -122,7 +109,7 @@ async def test_a_lost_time_ordered_copy_is_restored_by_the_re_read(
 
     The time-ordered copy, the key-value copy and the outcomes are separate inserts from the jobs rows.
     """
-    settings, topics, log = await fresh_log(broker_settings, clickhouse_backend)
+    settings, topics, log = await fresh_log(broker_settings, clickhouse_url=clickhouse_backend)
     tenant = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
     envelopes = [submitted_envelope(tenant) for _ in range(30)]
     now = datetime.now(UTC)

@@ -12,25 +12,20 @@ import pytest
 from aiokafka import TopicPartition
 
 from producers.event_log import KafkaEventLog
-from producers.topics import Topics, ensure_topics
+from producers.topics import Topics
 from projections.rows import LogRecord
 from projections.tail import TopicTail
 from schemas.envelope import Tenant
 from taskforge.settings import Settings
 from tests.integration.test_read_model import submitted_envelope
-from tests.support import scoped_settings
+from tests.support import fresh_log
 
 pytestmark = pytest.mark.integration
 
 
 async def paced_tail(broker_settings: Settings, interval: float) -> tuple[Topics, KafkaEventLog, TopicTail, list[float]]:
     """A follower of fresh topics whose handler records when each batch began."""
-    settings = scoped_settings(broker_settings.data_dir, broker_settings.kafka_port,
-                               broker_settings.kafka_controller_port)
-    topics = Topics.from_settings(settings)
-    await ensure_topics(settings, topics)
-    log = KafkaEventLog(settings)
-    await log.start()
+    settings, topics, log = await fresh_log(broker_settings)
     began: list[float] = []
 
     async def handle(records: list[LogRecord], positions: dict[TopicPartition, int]) -> None:
