@@ -144,14 +144,22 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
 
 
 async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], rate: int,
-                          seconds: float) -> dict[str, Any]:
+                          seconds: float, warm_up: float) -> dict[str, Any]:
+    """Submit ``rate`` jobs a second in ten batches a second; measure the jobs of the last ``seconds``.
+
+    The first ``warm_up`` seconds run at the same rate unmeasured: this phase follows the saturating
+    throughput phase, and without them it measures the platform's recovery from that burst (ClickHouse
+    still merging its parts, the broker its logs) as much as its latency at ``rate``.
+    """
     ids: set[str] = set()
     per_tick = max(1, rate // 10)
-    deadline = time.monotonic() + seconds
+    measured_from = time.monotonic() + warm_up
+    deadline = measured_from + seconds
     while time.monotonic() < deadline:
         tick = time.monotonic()
         result = await client.submit_batch([{"queue_name": queue["name"], "job_type": "noop"}] * per_tick)
-        ids.update(r["job"]["id"] for r in result["results"])
+        if tick >= measured_from:
+            ids.update(r["job"]["id"] for r in result["results"])
         await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
     await asyncio.sleep(3)
     submitted: dict[str, float] = {}
@@ -184,8 +192,9 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
     latencies = [leased[j] - submitted[j] for j in started]
     slowest = started[:max(1, len(started) // 100)]
     if not latencies:
-        return {"rate_per_second": rate, "jobs": len(ids), "started": 0, "note": "no job started in time"}
-    return {"rate_per_second": rate, "jobs": len(ids), "started": len(latencies),
+        return {"rate_per_second": rate, "warm_up_s": warm_up, "jobs": len(ids), "started": 0,
+                "note": "no job started in time"}
+    return {"rate_per_second": rate, "warm_up_s": warm_up, "jobs": len(ids), "started": len(latencies),
             **{f"p{pct}_ms": round(percentile(latencies, pct) * 1000, 1) for pct in (50, 90, 99)},
             "max_ms": round(max(latencies) * 1000, 1),
             # whether the slowest 1% were one stall (a few seconds of the phase) or spread over all of it
@@ -266,7 +275,7 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
 
 
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
-              overrides: dict[str, str]) -> dict[str, Any]:
+              overrides: dict[str, str], latency_warm_up: float) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
                                "stream_processors": streams_count, "overrides": overrides}
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
@@ -300,7 +309,7 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
                 print(json.dumps(results["long_poll_wake_up"]), flush=True)
-                results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20)
+                results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20, latency_warm_up)
             # the collector's long pauses in each process (logged by taskforge/gc_pauses.py): every one of them
             # stopped that process's whole event loop
             results["long_gc_pauses"] = {log_file.stem: long_gc_pauses(log_file)
@@ -325,6 +334,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
+    parser.add_argument("--latency-warm-up", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds at 500 jobs/s before submit-to-start is measured (0: right after the "
+                             "throughput phase's drain, as before 2026-11-30 night)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
     args = parser.parse_args()
@@ -332,7 +344,8 @@ def main() -> None:
         overrides = parse_overrides(args.set)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
-    publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides)))
+    publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
+                                      args.latency_warm_up)))
 
 
 if __name__ == "__main__":
