@@ -147,9 +147,9 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
                           seconds: float, warm_up: float) -> dict[str, Any]:
     """Submit ``rate`` jobs a second in ten batches a second; measure the jobs of the last ``seconds``.
 
-    The first ``warm_up`` seconds run at the same rate unmeasured: this phase follows the saturating
-    throughput phase, and without them it measures the platform's recovery from that burst (ClickHouse
-    still merging its parts, the broker its logs) as much as its latency at ``rate``.
+    The first ``warm_up`` seconds run at the same rate unmeasured, for a look at steady state at
+    ``rate`` apart from the saturating throughput phase before it. Four 60 s runs with 10 s of it were
+    no better than without (``docs/figures.md``), so the default is none.
     """
     ids: set[str] = set()
     per_tick = max(1, rate // 10)
@@ -334,9 +334,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
-    parser.add_argument("--latency-warm-up", type=float, default=10.0, metavar="SECONDS",
-                        help="seconds at 500 jobs/s before submit-to-start is measured (0: right after the "
-                             "throughput phase's drain, as before 2026-11-30 night)")
+    parser.add_argument("--latency-warm-up", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds at 500 jobs/s, unmeasured, before submit-to-start is measured (default 0: "
+                             "right after the wake-up phase, as every figure in docs/figures.md)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
     args = parser.parse_args()
