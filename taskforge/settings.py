@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     )
     # 500: half the inserts (each ~5-10 ms of ClickHouse's CPU per table, plus merging its part) of 250, and a
     # status change still shows within a second at p99 (ARCHITECTURE.md §6). Engine bench: submit-to-start p99
-    # 77-181 ms in five runs, three within 100, against 77-141 ms at 250 (docs/figures.md, "night session")
+    # 77-251 ms in eleven runs, four within 100, against 77-141 ms in four at 250 (docs/figures.md, "night session")
     projector_min_batch_interval_ms: int = Field(
         default=500, ge=0, le=5_000,
         description="Least time between the starts of two projector batches under steady load (each batch is an "
