@@ -22,12 +22,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from benchmarks.foundation import machine, parse_overrides, percentile, publish
 from infra.kafka.broker import LocalBroker
@@ -166,27 +166,24 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
     decided: dict[str, float] = {}  # when the owner appended JobSubmitted (the record's CreateTime)
     leased: dict[str, float] = {}
     topics = Topics.from_settings(settings)
-    commanded = await command_append_times(settings, topics.job_commands, ids)
-    consumer = AIOKafkaConsumer(topics.job_events, bootstrap_servers=settings.bootstrap_servers,
-                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        while batch := await consumer.getmany(timeout_ms=2000, max_records=50_000):
-            for messages in batch.values():
-                for message in messages:
-                    job_id = message.key.decode()
-                    if job_id not in ids:
-                        continue
-                    envelope = decode(message.value)
-                    if isinstance(envelope, EventEnvelope):
-                        at = envelope.occurred_at.timestamp()
-                        if envelope.event_type == "JobSubmitted":
-                            submitted.setdefault(job_id, at)
-                            decided.setdefault(job_id, message.timestamp / 1000)
-                        elif envelope.event_type == "JobLeased":
-                            leased.setdefault(job_id, at)
-    finally:
-        await consumer.stop()
+    commanded: dict[str, float] = {}  # when the API appended the job's SubmitJob (its pack's CreateTime)
+    async for message in whole_topic(settings, topics.job_commands):
+        for command in decode_commands(message.value):
+            if isinstance(command, CommandEnvelope) and isinstance(command.data, SubmitJob):
+                if (job_id := str(command.aggregate_id)) in ids:
+                    commanded.setdefault(job_id, message.timestamp / 1000)
+    async for message in whole_topic(settings, topics.job_events):
+        job_id = message.key.decode()
+        if job_id not in ids:
+            continue
+        envelope = decode(message.value)
+        if isinstance(envelope, EventEnvelope):
+            at = envelope.occurred_at.timestamp()
+            if envelope.event_type == "JobSubmitted":
+                submitted.setdefault(job_id, at)
+                decided.setdefault(job_id, message.timestamp / 1000)
+            elif envelope.event_type == "JobLeased":
+                leased.setdefault(job_id, at)
     started = sorted((j for j in ids if j in leased and j in submitted), key=lambda j: leased[j] - submitted[j],
                      reverse=True)
     latencies = [leased[j] - submitted[j] for j in started]
@@ -215,9 +212,8 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
                 "owner_append_to_offer": median_ms(leased[j] - decided[j] for j in started if j in decided)}}
 
 
-async def command_append_times(settings: Settings, topic: str, ids: set[str]) -> dict[str, float]:
-    """When the API appended each job's SubmitJob command (its pack's CreateTime), by job id."""
-    appended: dict[str, float] = {}
+async def whole_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord]:
+    """Every record of ``topic`` from its start, until none arrives for two seconds."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -225,14 +221,9 @@ async def command_append_times(settings: Settings, topic: str, ids: set[str]) ->
         while batch := await consumer.getmany(timeout_ms=2000, max_records=50_000):
             for messages in batch.values():
                 for message in messages:
-                    for command in decode_commands(message.value):
-                        if isinstance(command, CommandEnvelope) and isinstance(command.data, SubmitJob):
-                            job_id = str(command.aggregate_id)
-                            if job_id in ids:
-                                appended.setdefault(job_id, message.timestamp / 1000)
+                    yield message
     finally:
         await consumer.stop()
-    return appended
 
 
 def mean_ms(seconds: Iterable[float]) -> float | None:

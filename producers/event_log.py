@@ -196,25 +196,22 @@ async def _in_batches(producer: AIOKafkaProducer, sends: Iterable[_Send]) -> lis
         places.append(((topic, partition), len(group)))
         group.append(send)
     futures: list[asyncio.Future[RecordMetadata]] = []
-    starts: list[tuple[tuple[str, int], int]] = []  # each batch's group and the index of its first record
+    slots: dict[tuple[str, int], list[tuple[int, int]]] = {}  # per group: each record's batch and index in it
     for (topic, partition), group in groups.items():
-        batch, first = producer.create_batch(), 0
-        for index, (_topic, key, value, _partition, headers) in enumerate(group):
+        batch, in_batch, group_slots = producer.create_batch(), 0, slots.setdefault((topic, partition), [])
+        for _topic, key, value, _partition, headers in group:
             if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
-                starts.append(((topic, partition), first))
-                batch, first = producer.create_batch(), index
+                batch, in_batch = producer.create_batch(), 0
                 batch.append(key=key, value=value, timestamp=None, headers=headers or [])  # an empty batch takes any
+            group_slots.append((len(futures), in_batch))
+            in_batch += 1
         futures.append(await producer.send_batch(batch, topic, partition=partition))
-        starts.append(((topic, partition), first))
-    acknowledged = await asyncio.gather(*futures)
-    bases: dict[tuple[str, int], list[tuple[int, int]]] = {}  # per group: (first index, base offset), in order
-    for (place, first), metadata in zip(starts, acknowledged, strict=True):
-        bases.setdefault(place, []).append((first, metadata.offset))
+    bases = [metadata.offset for metadata in await asyncio.gather(*futures)]
     positions = []
-    for place, index in places:
-        first, base = next((f, b) for f, b in reversed(bases[place]) if f <= index)
-        positions.append(Appended(place[0], place[1], base + index - first))
+    for (topic, partition), index in places:
+        number, in_batch = slots[(topic, partition)][index]
+        positions.append(Appended(topic, partition, bases[number] + in_batch))
     return positions
 
 
