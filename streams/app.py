@@ -1,13 +1,18 @@
 """The faust-streaming application: the owners of aggregates, one writer per partition.
 
 The job owner consumes ``job-commands`` (keyed by job id; records are packs of commands,
-``schemas.packs``). For each batch it decides (``streams.job_owner.handle_command``),
-appends the resulting events, follow-up commands and dispatcher notices through the
-idempotent event log and waits for Kafka's acks, then sets its table in memory and appends
-the table's changelog records together with the replies, and waits for those acks too
-before the batch's records are acknowledged to faust. So a crash anywhere before faust
-commits the batch's offsets redelivers its commands, and the redelivered decisions repeat
+``schemas.packs``) through a group commit (``streams.pipeline``): commands are decided as
+they arrive (``streams.job_owner.handle_command``), each round seeing the rounds before it;
+a round's events, follow-up commands and dispatcher notices are appended through the
+idempotent event log and acknowledged by Kafka, then its table entries are set in memory and
+their changelog records appended together with the replies, and only when those are
+acknowledged too are the round's records acknowledged to faust. So a crash anywhere before
+faust commits their offsets redelivers the commands, and the redelivered decisions repeat
 the same events (same ids, same sequences), which consumers recognise.
+
+Notices bound for a dispatcher of this process are handed over as soon as they are
+acknowledged (``streams.handover``), and the dispatcher offers ready work to parked lease
+requests at once, not at its next tick.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import faust
 import orjson
+from faust.types import TP
 from mode import Service
 from pydantic import ValidationError
 
-from producers.event_log import PRODUCER_BATCH_BYTES, KafkaEventLog, Publishable
+from producers.event_log import PRODUCER_BATCH_BYTES, Appended, KafkaEventLog, Publishable
 from producers.topics import Topics
 from projections.rows import LogRecord
 from projections.tail import TopicTail
@@ -38,7 +46,7 @@ from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
-from streams.job_owner import OwnedJob, handle_command
+from streams.job_owner import OwnedJob, OwnerRound, handle_command
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import HeldCatalog, handle_queue_command
 from streams.deciders.identity import Registry
@@ -46,6 +54,8 @@ from schemas.identity import IdentityCommandEnvelope
 from streams.tables import (
     KEY_SEPARATOR, ChangelogRecord, KeyPartitionedTable, QueuePartitionedTable, add_table, queue_key,
 )
+from streams.handover import HandOvers
+from streams.pipeline import GroupCommit, Stages
 from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
@@ -55,10 +65,30 @@ from taskforge.gc_pauses import collect_on_schedule
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _APPEND_RETRY_SECONDS = 1.0
 # faust writes a table's changelog one record at a time, each awaited; without a linger, aiokafka's sender
 # sent most of them as produce requests of their own (the stream processors' largest cost in a profile)
 CHANGELOG_LINGER_SECONDS = 0.005
+# records an owner may have read and not yet acknowledged, in rounds of at most owner_batch_max
+IN_FLIGHT_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class DispatchRound:
+    """What a dispatcher round decided that must be durable before its records are acknowledged."""
+
+    table: list[ChangelogRecord]
+    cancellations: list[CommandEnvelope]
+    counts: list[LiveJobsCount]
+
+
+@dataclass
+class Offering:
+    """Offers made at once to parked lease requests (LeaseJob commands to the jobs' owners), and the answers."""
+
+    commands: list[CommandEnvelope] = field(default_factory=list)
+    answers: list[LeaseRequestDone] = field(default_factory=list)
 
 
 def app_id(settings: Settings) -> str:
@@ -97,20 +127,21 @@ class FollowerService(Service):
         await self.tail.stop()
 
 
-async def _until_done(what: str, write: Callable[[], Awaitable[object]]) -> None:
+async def _until_done(what: str, write: Callable[[], Awaitable[T]]) -> T:
     """An owner cannot skip a decision: it waits for Kafka rather than drop what it decided."""
     while True:
         try:
-            await write()
-            return
+            return await write()
         except EventLogUnavailable as exc:
             log.warning("owner: appending to %s failed (%s); retrying", what, exc.message)
             await asyncio.sleep(_APPEND_RETRY_SECONDS)
 
 
-async def append_until_done(event_log: KafkaEventLog, topic: str, records: Sequence[Publishable]) -> None:
-    if records:
-        await _until_done(topic, lambda: event_log.append(topic, records))
+async def append_until_done(event_log: KafkaEventLog, topic: str, records: Sequence[Publishable]) -> list[Appended]:
+    """The records' positions, once acknowledged."""
+    if not records:
+        return []
+    return await _until_done(topic, lambda: event_log.append(topic, records))
 
 
 async def write_table_until_done(event_log: KafkaEventLog, records: Sequence[ChangelogRecord]) -> None:
@@ -177,47 +208,54 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             timers.note(owned_job)
         return job_state.write_many({key: owned_job.model_dump_json().encode() for key, owned_job in changed.items()})
 
+    # decided but not yet in the table (its round's events may still be on their way): later rounds see these
+    undurable: dict[bytes, OwnedJob] = {}
+
+    async def decide_round(events: list[faust.types.EventT]) -> OwnerRound:
+        """Each command sees the state the commands before it left, in this round or an earlier one."""
+        decided = OwnerRound()
+        for event in events:
+            for command in decode_commands(event.value):
+                if isinstance(command, UndecodableEvent):
+                    log.error("owner: skipping an undecodable command at offset %d: %s", event.message.offset, command)
+                    continue
+                key = command.key
+                owned = undurable[key] if key in undurable else held_job(key)
+                outcome = handle_command(owned, command)
+                decided.appended.extend(outcome.events)
+                decided.follow_ups.extend(outcome.follow_ups)
+                if outcome.owned is not None and outcome.owned is not owned:
+                    undurable[key] = decided.changed[key] = outcome.owned
+                if command.wants_reply:
+                    decided.replies.append(outcome.reply)
+                decided.notices.extend(outcome.notices)
+        return decided
+
+    async def append_decisions(rounds: list[OwnerRound]) -> None:
+        """Everything a decision implies goes out before the table records it: a crash before the table
+        write redelivers the commands, which are then decided again in full (same ids)."""
+        await asyncio.gather(
+            append_until_done(event_log, topics.job_events, [e for r in rounds for e in r.appended]),
+            send_packed(topics.job_commands, [c for r in rounds for c in r.follow_ups]),
+            send_notices([n for r in rounds for n in r.notices]),
+        )
+
+    async def record_decisions(rounds: list[OwnerRound]) -> None:
+        """The table (in memory at once, then its changelog) and the replies, together; a crash before the
+        changelog's ack redelivers the commands, decided again the same way."""
+        changed = {key: owned for r in rounds for key, owned in r.changed.items()}  # a later round's state wins
+        await asyncio.gather(write_table_until_done(event_log, hold_jobs(changed)),
+                             send_packed(topics.job_replies, [reply for r in rounds for reply in r.replies]))
+        for key, owned in changed.items():
+            if undurable.get(key) is owned:  # not decided again since
+                del undurable[key]
+
     @app.agent(job_commands, name="job-owner")
     async def own_jobs(stream: faust.StreamT) -> None:
-        """Decide commands in batches (all that arrived meanwhile): one append (one ack) for many decisions.
-
-        Within a batch, each command sees the state the previous ones left (an overlay);
-        the batch's events are appended and acknowledged before the table is written and
-        before anyone is answered.
-        """
-        async for events in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
-            await decide_batch(events)
-
-    async def decide_batch(events: list[faust.types.EventT]) -> None:
-        overlay: dict[bytes, OwnedJob | None] = {}
-        appended, follow_ups, replies, notices = [], [], [], []
-        changed: dict[bytes, OwnedJob] = {}
-        commands = [(event, command) for event in events for command in decode_commands(event.value)]
-        for event, command in commands:
-            if isinstance(command, UndecodableEvent):
-                log.error("owner: skipping an undecodable command at offset %d: %s", event.message.offset, command)
-                continue
-            key = command.key
-            owned = overlay[key] if key in overlay else held_job(key)
-            outcome = handle_command(owned, command)
-            overlay[key] = outcome.owned
-            appended.extend(outcome.events)
-            follow_ups.extend(outcome.follow_ups)
-            if outcome.owned is not None and outcome.owned is not owned:
-                changed[key] = outcome.owned
-            if command.wants_reply:
-                replies.append(outcome.reply)
-            notices.extend(outcome.notices)
-        # Everything a decision implies goes out before the table records it: a crash before the
-        # table write redelivers the commands, which are then decided again in full (same ids).
-        await asyncio.gather(
-            append_until_done(event_log, topics.job_events, appended),
-            send_packed(topics.job_commands, follow_ups), send_packed(topics.dispatch, notices),
-        )  # all acknowledged before the table records the decisions
-        # the table is read from memory at once; its changelog and the replies go out together (a crash
-        # before the changelog's ack redelivers the commands, decided again the same way)
-        await asyncio.gather(write_table_until_done(event_log, hold_jobs(changed)),
-                             send_packed(topics.job_replies, replies))
+        """Commands decided as they arrive, made durable by group commit (``streams.pipeline``)."""
+        undurable.clear()  # what a failed run decided is not in the log: its commands come again
+        await GroupCommit(decide_round, [append_decisions, record_decisions], max_round=settings.owner_batch_max,
+                          max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max).run(stream)
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
@@ -276,13 +314,23 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     def queue_of(queue_id: uuid.UUID) -> QueueDispatch:
         return queues.setdefault(queue_id, QueueDispatch(queue_id))
 
-    # the table entries of the batch being handled, written with KeyPartitionedTable.write_many at its end
+    # what the dispatcher decided and has yet to make durable (the round being decided, or a hand-over)
     dispatch_writes: dict[bytes, bytes | None] = {}
+    cancellations: list[CommandEnvelope] = []
+    counts: list[LiveJobsCount] = []
 
     def remember(queue: QueueDispatch, job_id: uuid.UUID, tracked: TrackedJob | None) -> None:
         key = queue_key(queue.queue_id, "job", str(job_id))
         # a dataclass, serialised by orjson itself; the key names the queue
         dispatch_writes[key] = None if tracked is None else orjson.dumps(tracked)
+
+    def decided_dispatch() -> DispatchRound:
+        """What was decided since the last call: the table in memory now, its changelog and the messages to come."""
+        decided = DispatchRound(dispatch_state.write_many(dispatch_writes), list(cancellations), list(counts))
+        dispatch_writes.clear()
+        cancellations.clear()
+        counts.clear()
+        return decided
 
     def offer_commands(request: LeaseRequested, offers: list[TrackedJob], now: datetime) -> list[CommandEnvelope]:
         commands = []
@@ -295,90 +343,146 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             ))
         return commands
 
+    hand_overs = HandOvers()
+    dispatcher: GroupCommit[DispatchRound] | None = None  # the running dispatcher's, for hand-overs
+
     @app.agent(dispatch_in, name="dispatcher")
     async def dispatch(stream: faust.StreamT) -> None:
-        """Records what the queues hear, in batches; the dispatch tick below does the offering.
+        """Records what the queues hear, in rounds (``streams.pipeline``), and offers ready work at once.
 
         The table holds only what notices say (ready, running on a worker); an offer is kept in
         memory until the owner's notice confirms it. After a crash an unconfirmed offer may be
         made again, and the job's owner refuses the duplicate: a lost slot, never a double lease.
-        Batches matter: faust hands every agent of the process its records through one delivery
-        loop, so a dispatcher that took one record at a time held up the job owners too.
         """
-        async for events in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
-            for event in events:
-                await dispatch_record(event)
-            records = dispatch_state.write_many(dispatch_writes)
-            dispatch_writes.clear()
-            await write_table_until_done(event_log, records)
+        nonlocal dispatcher
+        dispatcher = GroupCommit(dispatch_round, [make_dispatch_durable], max_round=settings.owner_batch_max,
+                                 max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max)
+        try:
+            await dispatcher.run(stream)
+        finally:
+            dispatcher = None
 
-    async def dispatch_record(event: faust.types.EventT) -> None:
-        if event.message.topic == topics.queue_events:
-            try:
-                envelope = decode(event.value)
-            except UndecodableEvent as exc:
-                log.error("dispatcher: skipping an undecodable queue event: %s", exc)
-                return
-            if isinstance(envelope, EventEnvelope) and isinstance(envelope.data, QueueCreated | QueueDeleted):
-                await on_queue_event(envelope)
-            return
-        for index, message in enumerate(decode_dispatch(event.value)):
+    async def dispatch_round(events: list[faust.types.EventT]) -> DispatchRound:
+        touched: dict[uuid.UUID, QueueDispatch] = {}
+        for event in events:
+            message = event.message
+            if message.topic == topics.queue_events:
+                on_queue_record(event.value, touched)
+            elif hand_overs.claim_for_reading(message.partition, message.offset):
+                on_dispatch_record(event.value, message.offset, touched)
+        offer_ready_work(touched.values(), clock.now())
+        return decided_dispatch()
+
+    async def make_dispatch_durable(rounds: list[DispatchRound]) -> None:
+        """The table's changelog, and the cancellations and answers decided with it, before the records are
+        acknowledged (a crash before redelivers them, and they are decided again)."""
+        await asyncio.gather(
+            write_table_until_done(event_log, [record for r in rounds for record in r.table]),
+            send_packed(topics.job_commands, [command for r in rounds for command in r.cancellations]),
+            send_packed(topics.job_replies, [count for r in rounds for count in r.counts]))
+
+    async def send_notices(notices: list[JobStatusNotice]) -> None:
+        """A job owner's notices to their queues' dispatchers; handed over at once to those of this process."""
+        packs = packed(notices, topics.partitions)
+        positions = await append_until_done(event_log, topics.dispatch, packs)
+        running = dispatcher
+        if running is None:
+            return  # the dispatcher is not running: it reads them from Kafka when it does
+        actives = app.assignor.assigned_actives()
+        touched: dict[uuid.UUID, QueueDispatch] = {}
+        for pack, position in zip(packs, positions, strict=True):
+            if (TP(topics.dispatch, position.partition) in actives
+                    and hand_overs.claim_for_hand_over(position.partition, position.offset)):
+                on_dispatch_record(pack.encoded(), position.offset, touched)
+        if touched:
+            running.stages.put(decided_dispatch())  # durable in order with the rounds that later skip these records
+            offer_ready_work(touched.values(), clock.now())
+
+    def on_dispatch_record(value: bytes, offset: int, touched: dict[uuid.UUID, QueueDispatch]) -> None:
+        for index, message in enumerate(decode_dispatch(value)):
             if isinstance(message, ValueError):
-                log.error("dispatcher: skipping an undecodable message at offset %d: %s", event.message.offset, message)
+                log.error("dispatcher: skipping an undecodable message at offset %d: %s", offset, message)
                 continue
             queue = queue_of(message.queue_id)
             if isinstance(message, JobStatusNotice):
-                tracked = queue.on_status(message, seq=dispatch_seq(event.message.offset, index))
+                tracked = queue.on_status(message, seq=dispatch_seq(offset, index))
                 remember(queue, message.job_id, tracked)
+                touched[queue.queue_id] = queue
                 if queue.deleted and tracked is not None and tracked.worker_id is None:
-                    await cancel_jobs([tracked], now=clock.now())
+                    cancel_jobs([tracked], now=clock.now())
             elif isinstance(message, LeaseRequested):
                 queue.park(message)
+                touched[queue.queue_id] = queue
             elif isinstance(message, LiveJobsQuery):
                 pending, scheduled, processing = queue.live_counts()
-                await send_packed(topics.job_replies, [LiveJobsCount(
-                    request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing)])
+                counts.append(LiveJobsCount(
+                    request_id=message.request_id, pending=pending, scheduled=scheduled, processing=processing))
 
-    async def on_queue_event(envelope: EventEnvelope) -> None:
+    def on_queue_record(value: bytes, touched: dict[uuid.UUID, QueueDispatch]) -> None:
         """A queue's settings, pause state or deletion, as its catalogue's owner decided them."""
+        try:
+            envelope = decode(value)
+        except UndecodableEvent as exc:
+            log.error("dispatcher: skipping an undecodable queue event: %s", exc)
+            return
+        if not isinstance(envelope, EventEnvelope) or not isinstance(envelope.data, QueueCreated | QueueDeleted):
+            return
         data = envelope.data
         if isinstance(data, QueueDeleted):
             queue = queue_of(data.queue_id)
             notice = QueueNotice(queue_id=queue.queue_id, is_active=False,
                                  max_concurrent_jobs=queue.max_concurrent_jobs, deleted=True)
         else:
-            assert isinstance(data, QueueCreated)
             queue = queue_of(data.queue_id)
             notice = QueueNotice(queue_id=queue.queue_id, is_active=data.is_active,
                                  max_concurrent_jobs=data.settings.max_concurrent_jobs)
         queue.on_queue(notice)
+        touched[queue.queue_id] = queue
         dispatch_writes[queue_key(queue.queue_id, "queue")] = orjson.dumps(
             {"is_active": queue.is_active, "max_concurrent_jobs": queue.max_concurrent_jobs, "deleted": queue.deleted})
-        await cancel_jobs(queue.to_cancel(), now=clock.now())
+        cancel_jobs(queue.to_cancel(), now=clock.now())
 
-    async def cancel_jobs(jobs: list[TrackedJob], now: datetime) -> None:
+    def cancel_jobs(jobs: list[TrackedJob], now: datetime) -> None:
         """Jobs left in a deleted queue (submitted while it was being deleted) end cancelled, not stuck."""
         if not jobs:
             return
         log.info("dispatcher: cancelling %d jobs of a deleted queue", len(jobs))
-        await send_packed(topics.job_commands, [CommandEnvelope.of(
+        cancellations.extend(CommandEnvelope.of(
             CancelJob(job_id=job.job_id), tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id),
             issued_at=now, command_id=uuid.uuid5(job.job_id, f"queue-deleted-{job.version}"),
             actor="taskforge:queue-deleted", wants_reply=False,
-        ) for job in jobs])
+        ) for job in jobs)
+
+    def offer_ready_work(to_serve: Iterable[QueueDispatch], now: datetime) -> None:
+        """Serve the parked lease requests of these queues: offers for those with ready work, empty answers
+        for those whose time is up."""
+        offering = Offering()
+        for queue in to_serve:
+            if not queue.waiting:
+                continue
+            for request, offers in queue.serve_waiting(now):
+                offering.commands.extend(offer_commands(request, offers, now))
+                offering.answers.append(LeaseRequestDone(request_id=request.request_id, offered=len(offers)))
+        if offering.answers:
+            offers_out.put(offering)
+
+    async def send_offers(offerings: list[Offering]) -> None:
+        await asyncio.gather(send_packed(topics.job_commands, [c for o in offerings for c in o.commands]),
+                             send_packed(topics.job_replies, [a for o in offerings for a in o.answers]))
+
+    # offers and their answers go out in order, without holding up the dispatcher: an offer lives in memory
+    # only (a crash forgets it, the request then times out and the job stays ready in the table)
+    offers_out: Stages[Offering] = Stages([send_offers])
+
+    @app.task
+    async def send_offers_in_order() -> None:
+        await offers_out.run()
 
     @app.timer(settings.dispatch_interval_ms / 1000)
     async def dispatch_tick() -> None:
-        """Serve every parked lease request of every queue: one append for all offers, one for all answers."""
-        now = clock.now()
-        commands: list[CommandEnvelope] = []
-        answers: list[LeaseRequestDone] = []
-        for queue in list(queues.values()):
-            for request, offers in queue.serve_waiting(now):
-                commands.extend(offer_commands(request, offers, now))
-                answers.append(LeaseRequestDone(request_id=request.request_id, offered=len(offers)))
-        await send_packed(topics.job_commands, commands)
-        await send_packed(topics.job_replies, answers)
+        """Every queue's parked requests: work that became ready without a record (a queue's concurrency freed
+        by another), and requests whose time is up."""
+        offer_ready_work(list(queues.values()), clock.now())
 
     def rebuild_dispatch() -> None:
         queues.clear()
@@ -434,6 +538,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         """The table now holds exactly this instance's partitions: their due times are ours."""
         timers.rebuild(OwnedJob.model_validate_json(value) for value in job_state.values())
         rebuild_dispatch()
+        hand_overs.clear()
         log.info("owner: %d timers, %d queues dispatched after rebalance", len(timers), len(queues))
 
     @app.timer(settings.timer_interval_ms / 1000)

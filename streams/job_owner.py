@@ -67,6 +67,17 @@ class Outcome:
     notices: list[JobStatusNotice] = field(default_factory=list)
 
 
+@dataclass
+class OwnerRound:
+    """What one round of an owner's decisions (``streams.pipeline``) has to append and answer."""
+
+    appended: list[EventEnvelope] = field(default_factory=list)
+    follow_ups: list[CommandEnvelope] = field(default_factory=list)
+    notices: list[JobStatusNotice] = field(default_factory=list)
+    replies: list[CommandReply] = field(default_factory=list)
+    changed: dict[bytes, OwnedJob] = field(default_factory=dict)
+
+
 def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand) -> Outcome:
     """A command the owner already applied (redelivered after a crash): the same answer, nothing new."""
     reply = CommandReply(command_id=command.command_id, accepted=applied.refusal is None,

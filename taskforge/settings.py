@@ -55,16 +55,19 @@ class Settings(BaseSettings):
         "retry backoff, lease deadlines)."
     )
     dispatch_interval_ms: int = Field(
-        default=5, ge=1, le=1_000, description="How often dispatchers serve the lease requests waiting for work."
+        default=5, ge=1, le=1_000, description="How often dispatchers look at every waiting lease request (time up, "
+        "work freed without a record); work that becomes ready is offered at once."
     )
     streams_fetch_max_wait_ms: int = Field(
         default=20, ge=1, le=1_500,
         description="How long the stream processors' consumer lets the broker hold a fetch for new records.",
     )
-    owner_batch_max: int = Field(default=1_000, ge=1, le=100_000, description="Most commands an owner decides at once.")
+    owner_batch_max: int = Field(default=1_000, ge=1, le=100_000,
+                                 description="Most records a job owner or dispatcher decides in one round.")
     owner_batch_linger_ms: int = Field(
         default=3, ge=0, le=1_000,
-        description="How long an owner or dispatcher waits for more records before handling a batch (throughput vs latency).",
+        description="How long the identity owner waits for more records before handling a batch (throughput vs "
+        "latency); job owners and dispatchers decide what has arrived at once (streams/pipeline.py).",
     )
     max_batch_jobs: int = Field(default=1_000, ge=1, le=10_000, description="Most jobs in one POST /jobs/batch.")
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
