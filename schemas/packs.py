@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -80,6 +80,8 @@ class Pack:
 
     key: bytes
     items: tuple[bytes, ...]
+    # the records the items were encoded from, for a sender that uses them after the append (a hand-over)
+    sources: tuple[Publishable, ...] = field(default=(), compare=False, repr=False)
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [("pack", str(len(self.items)).encode())]
@@ -95,6 +97,7 @@ def packed(records: Sequence[Publishable], partitions: int, limit: int = PACK_BY
     reads from every partition), without hashing a key per message.
     """
     open_packs: dict[int, list[bytes]] = {}  # partition -> the encoded messages of its open pack
+    open_sources: dict[int, list[Publishable]] = {}  # partition -> the messages themselves
     sizes: dict[int, int] = {}  # partition -> the open pack's encoded size
     keys: dict[int, bytes] = {}  # partition -> the open pack's key (its first message's)
     done: list[Pack] = []
@@ -102,12 +105,14 @@ def packed(records: Sequence[Publishable], partitions: int, limit: int = PACK_BY
         body = record.encoded()
         partition = partition_of(record.key, partitions) if partitions > 1 else 0
         if partition in open_packs and sizes[partition] + len(body) + 1 > limit:
-            done.append(Pack(keys[partition], tuple(open_packs.pop(partition))))
+            done.append(Pack(keys[partition], tuple(open_packs.pop(partition)), tuple(open_sources.pop(partition))))
         if partition not in open_packs:
-            open_packs[partition], sizes[partition], keys[partition] = [], 1, record.key
+            open_packs[partition], open_sources[partition], sizes[partition], keys[partition] = [], [], 1, record.key
         open_packs[partition].append(body)
+        open_sources[partition].append(record)
         sizes[partition] += len(body) + 1
-    done.extend(Pack(keys[partition], tuple(items)) for partition, items in open_packs.items())
+    done.extend(Pack(keys[partition], tuple(items), tuple(open_sources[partition]))
+                for partition, items in open_packs.items())
     return done
 
 

@@ -37,7 +37,7 @@ from projections.rows import LogRecord
 from projections.tail import TopicTail
 from schemas.commands import CommandEnvelope, decode_commands
 from schemas.dispatch import (
-    JobStatusNotice, LeaseRequestDone, LeaseRequested, LiveJobsCount, LiveJobsQuery, QueueNotice, decode_dispatch,
+    AnyDispatchMessage, JobStatusNotice, LeaseRequestDone, LeaseRequested, LiveJobsCount, LiveJobsQuery, QueueNotice, decode_dispatch,
     lease_command_id,
 )
 from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode
@@ -369,7 +369,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             if message.topic == topics.queue_events:
                 on_queue_record(event.value, touched)
             elif hand_overs.claim_for_reading(message.partition, message.offset):
-                on_dispatch_record(event.value, message.offset, touched)
+                on_dispatch_messages(decode_dispatch(event.value), message.offset, touched)
         offer_ready_work(touched.values(), clock.now())
         return decided_dispatch()
 
@@ -393,13 +393,15 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         for pack, position in zip(packs, positions, strict=True):
             if (TP(topics.dispatch, position.partition) in actives
                     and hand_overs.claim_for_hand_over(position.partition, position.offset)):
-                on_dispatch_record(pack.encoded(), position.offset, touched)
+                on_dispatch_messages(pack.sources, position.offset, touched)  # as appended: no decoding
         if touched:
             running.stages.put(decided_dispatch())  # durable in order with the rounds that later skip these records
             offer_ready_work(touched.values(), clock.now())
 
-    def on_dispatch_record(value: bytes, offset: int, touched: dict[uuid.UUID, QueueDispatch]) -> None:
-        for index, message in enumerate(decode_dispatch(value)):
+    def on_dispatch_messages(messages: Sequence[AnyDispatchMessage | ValueError] | Sequence[Publishable], offset: int,
+                             touched: dict[uuid.UUID, QueueDispatch]) -> None:
+        """The messages of one dispatch record (an undecodable one is its ValueError, in its place)."""
+        for index, message in enumerate(messages):
             if isinstance(message, ValueError):
                 log.error("dispatcher: skipping an undecodable message at offset %d: %s", offset, message)
                 continue

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$")
+    kafka_jvm_options: str = Field(
+        default="", pattern=r"^[A-Za-z0-9:+=._ -]*$", max_length=500,
+        description="Extra JVM options for the local broker, space-separated (e.g. -XX:TieredStopAtLevel=1).",
+    )
     kafka_start_timeout_seconds: float = Field(default=60.0, gt=0)
     kafka_publish_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest a write waits for Kafka's ack before answering 503."

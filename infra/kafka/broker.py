@@ -199,6 +199,7 @@ class LocalBroker:
             process = subprocess.Popen(
                 [
                     self._java(), f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                    *self.settings.kafka_jvm_options.split(),
                     "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
                     "-cp", self._classpath(), "kafka.Kafka", str(self.config_file),
                 ],

@@ -89,3 +89,11 @@ def test_one_partition_packs_everything_together_whatever_the_keys() -> None:
     messages = [Message(str(uuid.uuid4()).encode(), {"n": n}) for n in range(50)]
     (pack,) = packed(messages, 1)
     assert unpacked(pack.encoded()) == [m.body for m in messages] and pack.key == messages[0].key
+
+
+def test_a_pack_keeps_the_messages_it_was_encoded_from_in_order() -> None:
+    """A sender that hands the messages over after the append uses them as they are, without decoding."""
+    messages = [Message(str(uuid.uuid4()).encode(), {"n": n, "pad": "x" * 200}) for n in range(60)]
+    for pack in packed(messages, PARTITIONS, limit=1_000):
+        assert [orjson.dumps(m.body) for m in pack.sources] == list(pack.items)
+    assert sorted(m.body["n"] for pack in packed(messages, PARTITIONS, limit=1_000) for m in pack.sources) == list(range(60))
