@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from taskforge.gc_pauses import collect_on_schedule
+from taskforge.gc_pauses import FEW_FOUND, collect_on_schedule, next_full_collection_in
 
 
 class Cycle:
@@ -61,3 +61,19 @@ async def test_what_survives_the_first_scheduled_collection_is_frozen_once() -> 
         collections.cancel()
         await asyncio.gather(collections, return_exceptions=True)
     del furniture
+
+
+def test_the_full_collection_timer_backs_off_while_collections_find_next_to_nothing() -> None:
+    assert next_full_collection_in(60, found=3, base=60) == 120
+    assert next_full_collection_in(120, found=0, base=60) == 240
+    assert next_full_collection_in(960, found=0, base=60) == 960  # no longer than the longest
+
+
+def test_a_full_collection_that_finds_garbage_brings_the_timer_back() -> None:
+    assert next_full_collection_in(480, found=FEW_FOUND, base=60) == 60
+    assert next_full_collection_in(480, found=50_000, base=60) == 60
+
+
+def test_a_short_base_is_never_stretched_past_the_longest() -> None:
+    assert next_full_collection_in(0.05, found=0, base=0.05, longest=0.2) == 0.1
+    assert next_full_collection_in(0.2, found=0, base=0.05, longest=0.2) == 0.2
