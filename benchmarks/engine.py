@@ -279,11 +279,11 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
         await asyncio.to_thread(broker.start)
         streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]
         api = ApiProcess(settings, data / "api.log")
-        for instance in streams:  # one consumer group: the partitions (and their tables) are shared out
-            instance.start()
-        await asyncio.to_thread(api.start)
         workers: list[subprocess.Popen[bytes]] = []
-        try:
+        try:  # everything started is stopped below, also when the API never comes up
+            for instance in streams:  # one consumer group: the partitions (and their tables) are shared out
+                instance.start()
+            await asyncio.to_thread(api.start)
             with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {TEST_API_KEY}"}) as sync:
                 await asyncio.to_thread(wait_sync, lambda: sync.post(
                     f"/api/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404, 90, 0.5)

@@ -255,7 +255,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         """Commands decided as they arrive, made durable by group commit (``streams.pipeline``)."""
         undurable.clear()  # what a failed run decided is not in the log: its commands come again
         await GroupCommit(decide_round, [append_decisions, record_decisions], max_round=settings.owner_batch_max,
-                          max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max).run(stream)
+                          max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
+                          gather_seconds=settings.owner_batch_linger_ms / 1000).run(stream)
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
@@ -289,7 +290,9 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     @app.agent(identity_commands, name="identity-owner")
     async def own_identity(stream: faust.StreamT) -> None:
         """Batches of commands decided against a registry that has reached the log's end first."""
-        async for batch in stream.take_events(settings.owner_batch_max, within=settings.owner_batch_linger_ms / 1000):
+        # faust's take_events without a timeout waits for a full buffer: a linger of 0 still lingers 1 ms here
+        linger_seconds = max(settings.owner_batch_linger_ms, 1) / 1000
+        async for batch in stream.take_events(settings.owner_batch_max, within=linger_seconds):
             commands = []
             for event in batch:
                 try:
@@ -356,7 +359,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         """
         nonlocal dispatcher
         dispatcher = GroupCommit(dispatch_round, [make_dispatch_durable], max_round=settings.owner_batch_max,
-                                 max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max)
+                                 max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
+                                 gather_seconds=settings.owner_batch_linger_ms / 1000)
         try:
             await dispatcher.run(stream)
         finally:

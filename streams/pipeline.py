@@ -46,9 +46,17 @@ class Round(Generic[Decided]):
     events: list[EventT] = field(default_factory=list)
 
 
-async def _all_waiting(queue: asyncio.Queue[Round[Decided]]) -> list[Round[Decided]]:
-    """At least one round: every round queued at this moment (a stage makes them durable in one call)."""
+async def _all_waiting(queue: asyncio.Queue[Round[Decided]], gather_seconds: float) -> list[Round[Decided]]:
+    """At least one round: every round queued at this moment (a stage makes them durable in one call).
+
+    A stage that was idle first waits ``gather_seconds``: faust hands over the records of one fetch
+    several event-loop turns apart (one round each), so without it the first record of a burst (one
+    submission's packs, one per partition) went out alone and the rest waited for its ack.
+    """
+    idle = queue.empty()
     rounds = [await queue.get()]
+    if idle and gather_seconds > 0:
+        await asyncio.sleep(gather_seconds)
     while not queue.empty():
         rounds.append(queue.get_nowait())
     return rounds
@@ -61,11 +69,13 @@ class Stages(Generic[Decided]):
     loops until cancelled; a stage that raises ends it (and the caller's task group).
     """
 
-    def __init__(self, stages: Sequence[Stage[Decided]], settle: Settle | None = None) -> None:
+    def __init__(self, stages: Sequence[Stage[Decided]], settle: Settle | None = None,
+                 gather_seconds: float = 0.0) -> None:
         if not stages:
             raise ValueError("at least one durability stage is needed")
         self._stages = list(stages)
         self._settle = settle
+        self._gather_seconds = gather_seconds  # for the first stage only: later ones get rounds in groups
         self._inboxes: list[asyncio.Queue[Round[Decided]]] = [asyncio.Queue() for _ in self._stages]
 
     def put(self, decided: Decided, events: list[EventT] | None = None) -> None:
@@ -75,12 +85,13 @@ class Stages(Generic[Decided]):
         async with asyncio.TaskGroup() as group:
             for index, stage in enumerate(self._stages):
                 following = self._inboxes[index + 1] if index + 1 < len(self._inboxes) else None
-                group.create_task(self._staging(stage, self._inboxes[index], following))
+                group.create_task(self._staging(stage, self._inboxes[index], following,
+                                                self._gather_seconds if index == 0 else 0.0))
 
     async def _staging(self, stage: Stage[Decided], inbox: asyncio.Queue[Round[Decided]],
-                       following: asyncio.Queue[Round[Decided]] | None) -> None:
+                       following: asyncio.Queue[Round[Decided]] | None, gather_seconds: float) -> None:
         while True:
-            rounds = await _all_waiting(inbox)
+            rounds = await _all_waiting(inbox, gather_seconds)
             await stage([r.decided for r in rounds])
             if following is not None:
                 for done in rounds:
@@ -98,9 +109,9 @@ class GroupCommit(Generic[Decided]):
     """
 
     def __init__(self, decide: Decide[Decided], stages: Sequence[Stage[Decided]], *, max_round: int,
-                 max_in_flight: int) -> None:
+                 max_in_flight: int, gather_seconds: float = 0.0) -> None:
         self._decide = decide
-        self.stages: Stages[Decided] = Stages(stages, settle=self._acknowledge)
+        self.stages: Stages[Decided] = Stages(stages, settle=self._acknowledge, gather_seconds=gather_seconds)
         self._max_round = max_round
         self._room = asyncio.Semaphore(max_in_flight)
         self._arrived: list[EventT] = []

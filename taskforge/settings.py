@@ -69,9 +69,9 @@ class Settings(BaseSettings):
     owner_batch_max: int = Field(default=1_000, ge=1, le=100_000,
                                  description="Most records a job owner or dispatcher decides in one round.")
     owner_batch_linger_ms: int = Field(
-        default=3, ge=0, le=1_000,
-        description="How long the identity owner waits for more records before handling a batch (throughput vs "
-        "latency); job owners and dispatchers decide what has arrived at once (streams/pipeline.py).",
+        default=0, ge=0, le=1_000,
+        description="How long an idle job owner or dispatcher waits for the rest of a burst before appending "
+        "(streams/pipeline.py), and the identity owner's batch linger (at least 1 ms there).",
     )
     max_batch_jobs: int = Field(default=1_000, ge=1, le=10_000, description="Most jobs in one POST /jobs/batch.")
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")

@@ -191,3 +191,27 @@ def test_rounds_put_by_the_process_are_made_durable_in_order_with_decided_ones()
 
     flattened = [o for call in run(scenario()) for o in call]
     assert flattened == [1, 100, 2]
+
+
+def test_an_idle_first_stage_gathers_what_arrives_shortly_after() -> None:
+    """A burst delivered over several event-loop turns goes out in one append, not its first record alone."""
+    async def first_calls(gather_seconds: float) -> list[list[int]]:
+        source = RecordSource()
+        calls: list[list[int]] = []
+
+        async def stage(rounds: list[list[int]]) -> None:
+            calls.append([o for r in rounds for o in r])
+
+        commit = GroupCommit(offsets_of, [stage], max_round=10, max_in_flight=10, gather_seconds=gather_seconds)
+        runner = asyncio.create_task(commit.run(source))  # type: ignore[arg-type]
+        source.put(1)
+        await asyncio.sleep(0.01)
+        source.put(2)
+        while source.acked != [1, 2]:
+            await asyncio.sleep(0.001)
+        source.end()
+        await runner
+        return calls
+
+    assert run(first_calls(0.1)) == [[1, 2]]
+    assert run(first_calls(0.0)) == [[1], [2]]
