@@ -30,12 +30,14 @@ _REFUSALS: dict[str, type[TaskForgeError]] = {
 
 
 async def ask_identity(ctx: AppContext, command: IdentityCommand, request_id: str | None, actor: str) -> None:
-    """The owner decides; a refusal becomes its typed error. Once accepted, this replica shows it."""
+    """The owner decides; a refusal becomes its typed error. Either way, this replica shows what was decided
+    before answering: a refusal can carry events too (a reused refresh token revokes its whole session, and
+    the next request on this replica must find it revoked)."""
     reply = await ctx.commands.decide_identity(IdentityCommandEnvelope(
         command_id=uuid.uuid4(), issued_at=ctx.clock.now(), correlation_id=request_id, actor=actor, data=command))
+    await ctx.identity.tail.catch_up()
     if not reply.accepted:
         raise _REFUSALS[reply.refusal or "invalid"](reply.message or "refused", details=dict(reply.details))
-    await ctx.identity.tail.catch_up()
 
 
 def user_view(user: UserRecord) -> UserView:
