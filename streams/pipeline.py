@@ -139,11 +139,12 @@ class GroupCommit(Generic[Decided]):
             self._room.release()
 
     async def _all_delivered(self) -> None:
-        """Let the reader take the records faust has already delivered to this process before deciding.
+        """Let the reader take the records faust has already handed to this stream before deciding.
 
-        faust hands the stream one record per event-loop turn, so a burst fetched together (one
-        submission, a pack per partition) would otherwise be split over several rounds, each paying an
-        append of its own. This waits for no timer: it stops as soon as two turns brought nothing.
+        It waits for no timer: it stops as soon as two event-loop turns brought nothing. Measured at
+        500 jobs/s it gathers nothing more (every job-owner round held one record: faust's delivery
+        takes several turns per record); the first stage's merging and its optional gather
+        (``Stages``) are what put a burst in one append.
         """
         quiet_turns = 0
         while quiet_turns < 2 and len(self._arrived) < self._max_round:
