@@ -37,7 +37,8 @@ from projections.rows import LogRecord
 from projections.tail import TopicTail
 from schemas.commands import CommandEnvelope, decode_commands
 from schemas.dispatch import (
-    AnyDispatchMessage, JobStatusNotice, LeaseRequestDone, LeaseRequested, LiveJobsCount, LiveJobsQuery, QueueNotice, decode_dispatch,
+    AnyDispatchMessage, JobStatusNotice, LeaseRequestDone, LeaseRequested, LiveJobsCount, LiveJobsQuery, QueueNotice,
+    decode_dispatch,
     lease_command_id,
 )
 from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode

@@ -37,10 +37,6 @@ class HandOvers:
             return False
         return True
 
-    def pending(self) -> int:
-        """Records handed over and not yet read back."""
-        return sum(len(offsets) for offsets in self._handed.values())
-
     def clear(self) -> None:
         """After a rebalance: the dispatch state is rebuilt from its table, and a record read again is harmless
         (a notice the queue already holds changes nothing, ``QueueDispatch.on_status``)."""

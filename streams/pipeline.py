@@ -47,15 +47,10 @@ class Round(Generic[Decided]):
 
 
 async def _all_waiting(queue: asyncio.Queue[Round[Decided]], gather_seconds: float) -> list[Round[Decided]]:
-    """At least one round: every round queued at this moment (a stage makes them durable in one call).
-
-    A stage that was idle first waits ``gather_seconds``: faust hands over the records of one fetch
-    several event-loop turns apart (one round each), so without it the first record of a burst (one
-    submission's packs, one per partition) went out alone and the rest waited for its ack.
-    """
-    idle = queue.empty()
+    """At least one round: every round queued at this moment (a stage makes them durable in one call),
+    after waiting ``gather_seconds`` from the first one for more to join."""
     rounds = [await queue.get()]
-    if idle and gather_seconds > 0:
+    if gather_seconds > 0:
         await asyncio.sleep(gather_seconds)
     while not queue.empty():
         rounds.append(queue.get_nowait())
@@ -90,9 +85,15 @@ class Stages(Generic[Decided]):
 
     async def _staging(self, stage: Stage[Decided], inbox: asyncio.Queue[Round[Decided]],
                        following: asyncio.Queue[Round[Decided]] | None, gather_seconds: float) -> None:
+        """A stage with nothing queued when its last call ended is idle: the next round to come first waits
+        ``gather_seconds`` for others to join (faust hands over the records of one fetch several event-loop
+        turns apart, one round each, so the first record of a burst would go out alone and the rest wait
+        for its ack). Rounds that queued during a call go at once: they have waited already."""
+        idle = True
         while True:
-            rounds = await _all_waiting(inbox, gather_seconds)
+            rounds = await _all_waiting(inbox, gather_seconds if idle else 0.0)
             await stage([r.decided for r in rounds])
+            idle = inbox.empty()
             if following is not None:
                 for done in rounds:
                     following.put_nowait(done)
@@ -138,24 +139,9 @@ class GroupCommit(Generic[Decided]):
             await self._stream.ack(event)
             self._room.release()
 
-    async def _all_delivered(self) -> None:
-        """Let the reader take the records faust has already handed to this stream before deciding.
-
-        It waits for no timer: it stops as soon as two event-loop turns brought nothing. Measured at
-        500 jobs/s it gathers nothing more (every job-owner round held one record: faust's delivery
-        takes several turns per record); the first stage's merging and its optional gather
-        (``Stages``) are what put a burst in one append.
-        """
-        quiet_turns = 0
-        while quiet_turns < 2 and len(self._arrived) < self._max_round:
-            seen = len(self._arrived)
-            await asyncio.sleep(0)
-            quiet_turns = quiet_turns + 1 if len(self._arrived) == seen else 0
-
     async def _deciding(self) -> None:
         while True:
             await self._arrival.wait()
-            await self._all_delivered()
             events = self._arrived[:self._max_round]
             del self._arrived[:self._max_round]
             if not self._arrived:

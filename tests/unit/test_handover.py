@@ -9,7 +9,7 @@ def test_a_record_handed_over_is_skipped_when_read_back() -> None:
     hand_overs = HandOvers()
     assert hand_overs.claim_for_hand_over(2, 10)
     assert not hand_overs.claim_for_reading(2, 10)
-    assert hand_overs.pending() == 0  # forgotten once read back
+    assert hand_overs.claim_for_reading(2, 10)  # forgotten once read back: a re-read (after a seek) applies it
 
 
 def test_a_record_already_read_is_not_handed_over() -> None:
@@ -41,6 +41,5 @@ def test_clear_forgets_everything() -> None:
     hand_overs.claim_for_hand_over(0, 5)
     hand_overs.claim_for_reading(1, 7)
     hand_overs.clear()
-    assert hand_overs.pending() == 0
     assert hand_overs.claim_for_reading(0, 5)
     assert hand_overs.claim_for_hand_over(1, 7)
