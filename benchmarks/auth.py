@@ -21,7 +21,7 @@ import httpx
 from benchmarks.foundation import machine, percentile, publish
 from infra.kafka.broker import LocalBroker
 from tests.support import (
-    PRODUCTION_RATE_LIMITS, ApiProcess, StreamsProcess, free_port, scoped_settings,
+    PRODUCTION_LIMITS, ApiProcess, StreamsProcess, free_port, scoped_settings,
 )
 
 PASSWORD = "bench-Password-2026"
@@ -32,7 +32,7 @@ def run(rate: float, seconds: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="taskforge-bench-auth-") as tmp:
         data_dir = Path(tmp)
         settings = scoped_settings(data_dir, free_port(), free_port(), clickhouse_url=None, api_port=free_port(),
-                                   kafka_heap="512m", **{**PRODUCTION_RATE_LIMITS,
+                                   kafka_heap="512m", **{**PRODUCTION_LIMITS,
                                                          # the bench reads far beyond 5,000/h from one IP
                                                          "rate_limit_read_per_hour": 10_000_000,
                                                          "rate_limit_ip_per_hour": 10_000_000})

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from taskforge.gc_pauses import LONG_PAUSE_MARKER
 from taskforge.settings import Settings
 from taskforge_sdk import TaskForgeClient, Worker
 from tests.support import (
-    PRODUCTION_RATE_LIMITS, TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, wait_sync,
+    PRODUCTION_LIMITS, TEST_API_KEY, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, wait_sync,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,15 +267,15 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
 
 
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
-              overrides: dict[str, str], latency_warm_up: float) -> dict[str, Any]:
+              overrides: dict[str, str], latency_warm_up: float, keep_logs: Path | None) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
                                "stream_processors": streams_count, "overrides": overrides}
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
-        # the shipped rate budgets (one worker key, unthrottled); --set overrides any of these
+        # the shipped rate budgets (one worker key, unthrottled) and timeouts; --set overrides any of these
         settings = scoped_settings(data, free_port(), free_port(), **{
             "clickhouse_url": None, "api_port": free_port(), "kafka_heap": "1g", "topic_partitions": 6,
-            **PRODUCTION_RATE_LIMITS, **overrides})
+            **PRODUCTION_LIMITS, **overrides})
         broker = LocalBroker(settings)
         await asyncio.to_thread(broker.start)
         streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]
@@ -305,7 +306,13 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
             # stopped that process's whole event loop
             results["long_gc_pauses"] = {log_file.stem: long_gc_pauses(log_file)
                                          for log_file in [data / "api.log", *sorted(data.glob("streams-*.log"))]}
+            # requests answered 503 because Kafka did not acknowledge in time (an overloaded run shows here first)
+            results["answered_event_log_unavailable"] = (data / "api.log").read_text().count("the event log (Kafka)")
         finally:
+            if keep_logs is not None:
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                for log_file in data.glob("*.log"):
+                    shutil.copy(log_file, keep_logs / log_file.name)
             for log_file in sorted(data.glob("worker-*.log"))[:1]:
                 print(f"--- {log_file.name} (tail)\n" + "\n".join(log_file.read_text().splitlines()[-8:]), flush=True)
             for w in workers:
@@ -330,13 +337,15 @@ def main() -> None:
                              "right after the wake-up phase, as every figure in docs/figures.md)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
+    parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
+                        help="copy every process's log there at the end (the run's own directory is removed)")
     args = parser.parse_args()
     try:
         overrides = parse_overrides(args.set)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
-                                      args.latency_warm_up)))
+                                      args.latency_warm_up, args.keep_logs)))
 
 
 if __name__ == "__main__":

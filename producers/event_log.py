@@ -19,8 +19,8 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import RecordMetadata
 
+from producers.partition_lanes import PartitionLanes
 from schemas.packs import partition_of
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
@@ -80,12 +80,18 @@ class KafkaEventLog:
         self._settings = settings
         self._timeout = settings.kafka_publish_timeout_seconds
         self._producer: AIOKafkaProducer | None = None
+        self._lanes: PartitionLanes | None = None  # the producer's, replaced with it
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
     def connected(self) -> bool:
         return self._producer is not None
+
+    @property
+    def batches_sent(self) -> int:
+        """Producer batches the current producer was given: concurrent appends to a partition share them."""
+        return self._lanes.batches_sent if self._lanes is not None else 0
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -113,7 +119,7 @@ class KafkaEventLog:
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
                 await asyncio.wait_for(producer.stop(), self._timeout)
             return False
-        self._producer = producer
+        self._producer, self._lanes = producer, PartitionLanes(producer)
         log.info("event log connected to %s", self._settings.bootstrap_servers)
         return True
 
@@ -139,12 +145,12 @@ class KafkaEventLog:
         await self._acknowledged((r.topic, r.key, r.value, r.partition, None) for r in records)
 
     async def _acknowledged(self, sends: Iterable[_Send]) -> list[Appended]:
-        producer = self._producer
-        if producer is None:
+        producer, lanes = self._producer, self._lanes
+        if producer is None or lanes is None:
             raise EventLogUnavailable("the event log (Kafka) is unreachable; nothing was recorded")
         try:
             async with asyncio.timeout(self._timeout):
-                return await _in_batches(producer, sends)
+                return await _in_batches(producer, lanes, sends)
         except (KafkaError, TimeoutError) as exc:
             self._discard(producer, exc)
             raise EventLogUnavailable(
@@ -156,6 +162,9 @@ class KafkaEventLog:
         if self._producer is not producer:
             return  # a concurrent append already discarded it
         self._producer = None
+        if self._lanes is not None:
+            self._lanes.abandon(EventLogUnavailable("the event log (Kafka) is unreachable; nothing was recorded"))
+            self._lanes = None
         log.error("discarding the Kafka producer after %r; reconnecting", cause)
         asyncio.get_running_loop().create_task(_close_without_flushing(producer, cause))
         self._schedule_reconnect()
@@ -167,52 +176,39 @@ class KafkaEventLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconnect_task
         producer, self._producer = self._producer, None
-        if producer is not None:
+        lanes, self._lanes = self._lanes, None
+        if producer is not None and lanes is not None:
             try:
-                await asyncio.wait_for(producer.stop(), self._timeout)  # a clean stop flushes
+                async with asyncio.timeout(self._timeout):
+                    await lanes.handed_over()  # batches still filling go to the producer first
+                    await producer.stop()  # a clean stop flushes
             except (KafkaError, TimeoutError):
                 await _close_without_flushing(producer, EventLogUnavailable("shutting down"))
 
 
-async def _in_batches(producer: AIOKafkaProducer, sends: Iterable[_Send]) -> list[Appended]:
-    """Send records as one batch per partition (split only at ``PRODUCER_BATCH_BYTES``) and wait for them.
+async def _in_batches(producer: AIOKafkaProducer, lanes: PartitionLanes, sends: Iterable[_Send]) -> list[Appended]:
+    """Queue records on their partitions' lanes (``producers.partition_lanes``) and wait for them.
 
     ``producer.send`` costs ~12 us of CPU per record here (a future, the accumulator, the
     partitioner), building the batches ourselves ~4 (``docs/figures.md``); the stream processors
     append about nine records per job. A record without a partition goes where Kafka's own
     partitioner puts its key. Kafka numbers a batch's records from its base offset, in the order
-    they were appended, which is how each record's position is known.
+    they were appended, which is how each record's position is known. Every record is queued before
+    the first wait, so one append's records for a partition stay together and in order.
     """
     counts: dict[str, int] = {}
-    groups: dict[tuple[str, int], list[_Send]] = {}
-    places: list[tuple[tuple[str, int], int]] = []  # each record's group and index in it, in the caller's order
+    placed: list[tuple[str, int, _Send]] = []
     for send in sends:
         topic, key, _value, partition, _headers = send
         if partition is None:
             if topic not in counts:
                 counts[topic] = len(await producer.partitions_for(topic))
             partition = partition_of(key, counts[topic])
-        group = groups.setdefault((topic, partition), [])
-        places.append(((topic, partition), len(group)))
-        group.append(send)
-    futures: list[asyncio.Future[RecordMetadata]] = []
-    slots: dict[tuple[str, int], list[tuple[int, int]]] = {}  # per group: each record's batch and index in it
-    for (topic, partition), group in groups.items():
-        batch, in_batch, group_slots = producer.create_batch(), 0, slots.setdefault((topic, partition), [])
-        for _topic, key, value, _partition, headers in group:
-            if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
-                batch, in_batch = producer.create_batch(), 0
-                batch.append(key=key, value=value, timestamp=None, headers=headers or [])  # an empty batch takes any
-            group_slots.append((len(futures), in_batch))
-            in_batch += 1
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-    bases = [metadata.offset for metadata in await asyncio.gather(*futures)]
-    positions = []
-    for (topic, partition), index in places:
-        number, in_batch = slots[(topic, partition)][index]
-        positions.append(Appended(topic, partition, bases[number] + in_batch))
-    return positions
+        placed.append((topic, partition, send))
+    queued = [(topic, partition, *lanes.add(topic, partition, key, value, headers or []))
+              for topic, partition, (_t, key, value, _p, headers) in placed]
+    await asyncio.gather(*{base for _topic, _partition, base, _index in queued})
+    return [Appended(topic, partition, base.result() + index) for topic, partition, base, index in queued]
 
 
 async def _close_without_flushing(producer: AIOKafkaProducer, cause: BaseException) -> None:

@@ -6,6 +6,7 @@ computed from its batch's base offset; these tests read the records back at thos
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -116,3 +117,41 @@ async def test_placed_records_land_in_the_partition_their_writer_chose(broker_se
         assert [(m.key, m.value) for m in messages] == [(key, b"placed"), (key, None)]
     finally:
         await log.stop()
+
+
+async def test_concurrent_appends_to_one_partition_share_batches_and_each_keeps_its_position(
+        broker_settings: Settings) -> None:
+    """Before lanes, each of K concurrent appends was a batch of its own and waited K round trips."""
+    settings, topics, log = await fresh_log(broker_settings)
+    try:
+        key = str(uuid.uuid4()).encode()
+        records = [Raw(key, f"concurrent {n}".encode()) for n in range(300)]
+        before = log.batches_sent
+        answered = await asyncio.gather(*(log.append(topics.job_events, [r]) for r in records))
+        positions = [p for (p,) in answered]
+        assert len({p.partition for p in positions}) == 1
+        assert sorted(p.offset for p in positions) == list(range(min(p.offset for p in positions),
+                                                                 min(p.offset for p in positions) + 300))
+        assert log.batches_sent - before < 30  # 300 appends, far fewer producer batches
+        back = await read_back(settings, positions)
+        assert [v for _, v, _ in back] == [r.body for r in records]
+    finally:
+        await log.stop()
+
+
+async def test_appends_queued_when_the_log_stops_are_still_acknowledged(broker_settings: Settings) -> None:
+    settings, topics, log = await fresh_log(broker_settings)
+    stopped = False
+    try:
+        await log.append(topics.job_events, [Raw(b"first", b"learns the topic's partitions")])
+        records = [Raw(str(uuid.uuid4()).encode(), f"late {n}".encode()) for n in range(50)]
+        appends = [asyncio.create_task(log.append(topics.job_events, [r])) for r in records]
+        await asyncio.sleep(0)  # every append has queued its record; none is acknowledged yet
+        await log.stop()
+        stopped = True
+        positions = [p for (p,) in await asyncio.gather(*appends)]
+        back = await read_back(settings, positions)
+        assert [v for _, v, _ in back] == [r.body for r in records]
+    finally:
+        if not stopped:
+            await log.stop()
