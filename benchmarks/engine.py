@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks.foundation import machine, parse_overrides, percentile, publish
 from infra.kafka.broker import LocalBroker
@@ -100,6 +101,27 @@ class SucceededCounter:
                 await self._task
 
 
+async def records_by_topic(settings: Settings) -> dict[str, int]:
+    """How many records each topic of the run's broker holds (the end offsets of its partitions, summed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        described = await admin.describe_topics(await admin.list_topics())
+        partitions = [TopicPartition(topic["topic"], p["partition"]) for topic in described
+                      for p in topic["partitions"]]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    totals: dict[str, int] = {}
+    for tp, end in ends.items():
+        name = tp.topic.split(".", 1)[-1]  # without the run's prefix
+        totals[name] = totals.get(name, 0) + end
+    return totals
+
+
 async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], seconds: float,
                      pids: dict[str, list[int]]) -> dict[str, Any]:
     stop = asyncio.Event()
@@ -119,11 +141,13 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
 
     feeders = [asyncio.create_task(submitter()) for _ in range(2)]
     await asyncio.sleep(5)  # warm-up
+    records_start = await records_by_topic(settings)
     cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
     done_start, t0 = succeeded.count, time.monotonic()
     await asyncio.sleep(seconds)
     done_end, t1 = succeeded.count, time.monotonic()
     cpu_end = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    records_end = await records_by_topic(settings)
     stop.set()
     await asyncio.gather(*feeders)
     drain_deadline = time.monotonic() + 120
@@ -141,6 +165,9 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
         "read_model_caught_up_after_s": round(time.monotonic() - drained_at, 1),
         "cpu_percent_of_one_core": {name: round(100 * (cpu_end[name] - cpu_start[name]) / elapsed)
                                     for name in pids},
+        # Kafka records appended per completed job, by topic (changelogs and consumer offsets included)
+        "records_per_job": {topic: round((end - records_start.get(topic, 0)) / max(1, done_end - done_start), 2)
+                            for topic, end in sorted(records_end.items()) if end > records_start.get(topic, 0)},
     }
 
 
