@@ -20,7 +20,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from producers.partition_lanes import PartitionLanes
+from producers.partition_lanes import Filling, Lane, PartitionLanes
 from schemas.packs import partition_of
 from taskforge.errors import EventLogUnavailable
 from taskforge.settings import Settings
@@ -205,10 +205,24 @@ async def _in_batches(producer: AIOKafkaProducer, lanes: PartitionLanes, sends: 
                 counts[topic] = len(await producer.partitions_for(topic))
             partition = partition_of(key, counts[topic])
         placed.append((topic, partition, send))
-    queued = [(topic, partition, *lanes.add(topic, partition, key, value, headers or []))
-              for topic, partition, (_t, key, value, _p, headers) in placed]
-    await asyncio.gather(*{base for _topic, _partition, base, _index in queued})
-    return [Appended(topic, partition, base.result() + index) for topic, partition, base, index in queued]
+    queued: list[tuple[str, int, Filling, int]] = []
+    idle: list[Lane] = []  # lanes this append found idle: it hands their first batch over itself
+    for topic, partition, (_topic, key, value, _partition, headers) in placed:
+        lane = lanes.lane(topic, partition)
+        filling, index, hand_over = lane.add(key, value, headers or [])
+        queued.append((topic, partition, filling, index))
+        if hand_over:
+            idle.append(lane)
+    for n, lane in enumerate(idle):
+        try:
+            await lane.hand_over_first()
+        except BaseException:  # cancelled or refused: the lanes not yet handed over still must be
+            for rest in idle[n + 1:]:
+                rest.hand_over_later()
+            raise
+    fillings = list({id(f): f for _topic, _partition, f, _index in queued}.values())
+    bases = dict(zip((id(f) for f in fillings), await asyncio.gather(*(f.base_offset() for f in fillings)), strict=True))
+    return [Appended(topic, partition, bases[id(f)].offset + index) for topic, partition, f, index in queued]
 
 
 async def _close_without_flushing(producer: AIOKafkaProducer, cause: BaseException) -> None:

@@ -10,16 +10,20 @@ round trips in turn: with two workers of 1,000 slots, appends waited over 5 s an
 which is what a lane does with the batches it builds.
 
 A lane holds the batches of its partition that the producer has not taken yet, oldest first; a record
-joins the newest one that has room. The lane's pump hands them to the producer one at a time, and while
-the producer is still busy with the previous one, the next keeps filling: each produce round trip
-carries whatever arrived during the last one. A record's position is its batch's base offset plus its
-index in the batch, as before.
+joins the newest one that has room. While a batch waits for the producer to take it (the previous one
+is still on its way to a request), it keeps taking records: each produce round trip carries whatever
+arrived during the last one. A record's position is its batch's base offset plus its index in it.
+
+The common case costs nothing extra: an append to an idle lane hands its batch over itself, in its own
+task, and waits on the producer's acknowledgement directly (a task of its own would cost event-loop
+turns, which on the stream processors' busy loop are milliseconds). Only batches that queued behind
+another are handed over by a pump task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -28,17 +32,24 @@ from aiokafka.structs import RecordMetadata
 
 from taskforge.errors import EventLogUnavailable
 
-log = logging.getLogger(__name__)
-
 Headers = list[tuple[str, bytes]]
 
 
+def _observed() -> asyncio.Future[None]:
+    """A future whose failure counts as seen: callers that timed out already answered 503, and asyncio
+    would otherwise log the failure again when the future is collected."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return future
+
+
 @dataclass
-class _Filling:
-    """A batch the producer has not taken yet, and the base offset its records will learn."""
+class Filling:
+    """A batch the producer has not taken yet; ``acknowledged`` once it has."""
 
     builder: BatchBuilder
-    base: asyncio.Future[int]
+    handed: asyncio.Future[None] = field(default_factory=_observed)
+    acknowledged: asyncio.Future[RecordMetadata] | None = None
     count: int = 0
 
     def append(self, key: bytes | None, value: bytes | None, headers: Headers) -> int | None:
@@ -48,52 +59,90 @@ class _Filling:
         self.count += 1
         return self.count - 1
 
+    def base_offset(self) -> Awaitable[RecordMetadata]:
+        """Its acknowledgement: the producer's own future once handed over (no extra event-loop turn)."""
+        if self.acknowledged is not None:
+            return self.acknowledged
+        return self._after_hand_over()
+
+    async def _after_hand_over(self) -> RecordMetadata:
+        await self.handed
+        assert self.acknowledged is not None
+        return await self.acknowledged
+
 
 @dataclass
-class _Lane:
+class Lane:
     producer: AIOKafkaProducer
     topic: str
     partition: int
-    filling: list[_Filling] = field(default_factory=list)
+    filling: list[Filling] = field(default_factory=list)
+    handing: bool = False  # someone (an append, or the pump) hands the queued batches over
     pump: asyncio.Task[None] | None = None
     batches_sent: int = 0
 
-    def add(self, key: bytes | None, value: bytes | None, headers: Headers) -> tuple[asyncio.Future[int], int]:
+    def add(self, key: bytes | None, value: bytes | None, headers: Headers) -> tuple[Filling, int, bool]:
+        """Queue a record: its batch, its index there, and whether the caller must hand the batch over
+        (``hand_over_first``) because the lane was idle."""
         if self.filling and (index := self.filling[-1].append(key, value, headers)) is not None:
-            return self.filling[-1].base, index
-        newest = _Filling(self.producer.create_batch(), _observed_future())
+            return self.filling[-1], index, False
+        newest = Filling(self.producer.create_batch())
         self.filling.append(newest)
         index = newest.append(key, value, headers)
         if index is None:  # an empty batch takes a record of any size; refusing one is aiokafka's bug, not ours
             raise EventLogUnavailable(f"a record did not fit an empty batch for {self.topic}[{self.partition}]")
-        if self.pump is None:
-            self.pump = asyncio.get_running_loop().create_task(self._hand_over())
-        return newest.base, index
+        if self.handing:
+            return newest, index, False
+        self.handing = True
+        return newest, index, True
 
-    async def _hand_over(self) -> None:
-        """Give the producer each batch in turn; ``send_batch`` returns once the previous one is in a request,
-        and until then the batch it waits with keeps taking records."""
+    async def hand_over_first(self) -> None:
+        """Hand the oldest batch over in the caller's task; what queued behind it goes to the pump."""
+        try:
+            await self._hand_over_oldest(raise_failure=True)
+        finally:
+            if self.filling:
+                self.hand_over_later()
+            else:
+                self.handing = False
+
+    def hand_over_later(self) -> None:
+        """The queued batches go to the producer from a task of their own."""
+        self.pump = asyncio.get_running_loop().create_task(self._pumping())
+
+    async def _pumping(self) -> None:
         try:
             while self.filling:
-                oldest = self.filling[0]
-                try:
-                    acknowledged = await self.producer.send_batch(oldest.builder, self.topic, partition=self.partition)
-                except Exception as exc:  # noqa: BLE001 - whatever the producer raises goes to this batch's callers
-                    self.filling.pop(0)
-                    _settle(oldest.base, exc)
-                    continue
-                self.filling.pop(0)  # taken by the producer: no record may join it any more
-                self.batches_sent += 1
-                acknowledged.add_done_callback(lambda done, base=oldest.base: _base_offset_of(done, base))
+                await self._hand_over_oldest(raise_failure=False)
         finally:
-            self.pump = None
+            self.handing, self.pump = False, None
+
+    async def _hand_over_oldest(self, *, raise_failure: bool) -> None:
+        """``send_batch`` returns once the previous batch is in a request; until then this one takes records.
+        Cancelled while waiting, the batch stays queued (the producer never saw it)."""
+        oldest = self.filling[0]
+        try:
+            acknowledged = await self.producer.send_batch(oldest.builder, self.topic, partition=self.partition)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the producer raised goes to every record of the batch
+            self.filling.pop(0)
+            oldest.handed.set_exception(exc)
+            if raise_failure:
+                raise
+            return
+        self.filling.pop(0)  # the producer has it: no record may join it any more
+        self.batches_sent += 1
+        oldest.acknowledged = acknowledged
+        oldest.handed.set_result(None)
 
     def abandon(self, cause: BaseException) -> None:
         """The producer is being discarded: batches it never took are failed, never sent."""
         if self.pump is not None:
             self.pump.cancel()
         for waiting in self.filling:
-            _settle(waiting.base, cause)
+            if not waiting.handed.done():
+                waiting.handed.set_exception(cause)
         self.filling.clear()
 
 
@@ -102,15 +151,13 @@ class PartitionLanes:
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
-        self._lanes: dict[tuple[str, int], _Lane] = {}
+        self._lanes: dict[tuple[str, int], Lane] = {}
 
-    def add(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
-            headers: Headers) -> tuple[asyncio.Future[int], int]:
-        """Queue a record; returns the future of its batch's base offset and its index in that batch."""
+    def lane(self, topic: str, partition: int) -> Lane:
         lane = self._lanes.get((topic, partition))
         if lane is None:
-            lane = self._lanes[(topic, partition)] = _Lane(self._producer, topic, partition)
-        return lane.add(key, value, headers)
+            lane = self._lanes[(topic, partition)] = Lane(self._producer, topic, partition)
+        return lane
 
     @property
     def batches_sent(self) -> int:
@@ -119,34 +166,10 @@ class PartitionLanes:
 
     async def handed_over(self) -> None:
         """Wait until the producer has taken every batch (before a clean stop flushes them)."""
-        pumps = [lane.pump for lane in self._lanes.values() if lane.pump is not None]
-        if pumps:
-            await asyncio.gather(*pumps, return_exceptions=True)
+        waiting = [f.handed for lane in self._lanes.values() for f in lane.filling]
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     def abandon(self, cause: BaseException) -> None:
         for lane in self._lanes.values():
             lane.abandon(cause)
-
-
-def _observed_future() -> asyncio.Future[int]:
-    """A base-offset future whose failure counts as seen: a caller that timed out has already answered 503,
-    and asyncio would otherwise log the failure again when the future is collected."""
-    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    future.add_done_callback(lambda done: done.cancelled() or done.exception())
-    return future
-
-
-def _settle(base: asyncio.Future[int], exc: BaseException) -> None:
-    if not base.done():
-        base.set_exception(exc)
-
-
-def _base_offset_of(acknowledged: asyncio.Future[RecordMetadata], base: asyncio.Future[int]) -> None:
-    if base.done():
-        return
-    if acknowledged.cancelled():
-        base.set_exception(EventLogUnavailable("the producer dropped the batch"))
-    elif (exc := acknowledged.exception()) is not None:
-        base.set_exception(exc)
-    else:
-        base.set_result(acknowledged.result().offset)

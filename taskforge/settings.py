@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # projector's lag p99 at 0.86-1.22 s against 7.4-9.4 ms and 0.64-0.78 s with two (docs/figures.md, run 4).
     # A ClickHouse server on its own hosts can take more.
     clickhouse_pool_size: int = Field(default=2, ge=1, le=64)
+    clickhouse_thread_niceness: int = Field(
+        default=5, ge=0, le=19,
+        description="Nice value of the threads that run ClickHouse calls (and, with chdb, of the engine's own "
+                    "threads): inserts and merges give way to the event loops under CPU contention.")
 
     # Projector
     projector_max_batch: int = Field(default=10_000, ge=1, le=1_000_000)
