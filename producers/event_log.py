@@ -221,8 +221,9 @@ async def _in_batches(producer: AIOKafkaProducer, lanes: PartitionLanes, sends: 
                 rest.hand_over_later()
             raise
     fillings = list({id(f): f for _topic, _partition, f, _index in queued}.values())
-    bases = dict(zip((id(f) for f in fillings), await asyncio.gather(*(f.base_offset() for f in fillings)), strict=True))
-    return [Appended(topic, partition, bases[id(f)].offset + index) for topic, partition, f, index in queued]
+    acknowledged = await asyncio.gather(*(f.acknowledgement() for f in fillings))
+    bases = {id(f): metadata.offset for f, metadata in zip(fillings, acknowledged, strict=True)}
+    return [Appended(topic, partition, bases[id(f)] + index) for topic, partition, f, index in queued]
 
 
 async def _close_without_flushing(producer: AIOKafkaProducer, cause: BaseException) -> None:

@@ -50,17 +50,17 @@ class Filling:
     builder: BatchBuilder
     handed: asyncio.Future[None] = field(default_factory=_observed)
     acknowledged: asyncio.Future[RecordMetadata] | None = None
-    count: int = 0
 
     def append(self, key: bytes | None, value: bytes | None, headers: Headers) -> int | None:
         """The record's index in this batch, or None when the batch is full."""
+        index = self.builder.record_count()
         if self.builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
             return None
-        self.count += 1
-        return self.count - 1
+        return index
 
-    def base_offset(self) -> Awaitable[RecordMetadata]:
-        """Its acknowledgement: the producer's own future once handed over (no extra event-loop turn)."""
+    def acknowledgement(self) -> Awaitable[RecordMetadata]:
+        """The batch's metadata (its base offset) once Kafka acknowledged it: the producer's own future once
+        handed over (no extra event-loop turn)."""
         if self.acknowledged is not None:
             return self.acknowledged
         return self._after_hand_over()

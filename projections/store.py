@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,9 +46,13 @@ _LAZY_MODULES = ("np", "pd", "arrow")
 def _yield_cpu(niceness: int) -> None:
     """Each ClickHouse thread starts at a higher nice value, and so do the threads ClickHouse starts from it
     (Linux threads inherit their creator's): under CPU contention its inserts and merges give way to the
-    event loops (the API's, the stream processors', Kafka's) whose waits are every request's latency."""
-    if niceness:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    event loops (the API's, the stream processors', Kafka's) whose waits are every request's latency.
+
+    Linux only (elsewhere a nice value is the whole process's, and a thread id is no process id), and never
+    lower than the thread already runs at: lowering it would need privileges."""
+    if niceness and sys.platform.startswith("linux"):
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, max(niceness, os.getpriority(os.PRIO_PROCESS, thread)))
 
 
 class ClickHouseStore:

@@ -87,8 +87,9 @@ class Settings(BaseSettings):
     clickhouse_pool_size: int = Field(default=2, ge=1, le=64)
     clickhouse_thread_niceness: int = Field(
         default=5, ge=0, le=19,
-        description="Nice value of the threads that run ClickHouse calls (and, with chdb, of the engine's own "
-                    "threads): inserts and merges give way to the event loops under CPU contention.")
+        description="Nice value (Linux) of the threads that run ClickHouse calls (and, with chdb, of the engine's "
+                    "own threads): inserts and merges give way to the event loops under CPU contention; a "
+                    "process already running nicer keeps its value.")
 
     # Projector
     projector_max_batch: int = Field(default=10_000, ge=1, le=1_000_000)
