@@ -31,7 +31,7 @@ from schemas.queue import (
     CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueRecord, ResumeQueue, UpdateQueue,
 )
 from taskforge.errors import (
-    Conflict, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError, invalid_input,
+    Conflict, DecisionFailed, InvalidInput, NotFound, PayloadTooLarge, TaskForgeError, invalid_input,
 )
 
 
@@ -120,6 +120,8 @@ def _refusal(reply: CommandReply) -> TaskForgeError:
         return NotFound(message, details=reply.details)
     if reply.refusal == "invalid":
         return InvalidInput(message, details=reply.details)
+    if reply.refusal == "internal":
+        return DecisionFailed(message, details=reply.details)
     return Conflict(message, details=reply.details)
 
 

@@ -138,7 +138,8 @@ class JobSnapshot(BaseModel):
     updated_at: AwareDatetime
 
 
-Refusal = Literal["not_found", "conflict", "invalid"]
+Refusal = Literal["not_found", "conflict", "invalid", "internal"]
+"""``internal``: the owner failed to decide the command (a fault, logged by the owner); nothing changed."""
 
 
 class CommandReply(BaseModel):

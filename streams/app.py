@@ -2,7 +2,7 @@
 
 The job owner consumes ``job-commands`` (keyed by job id; records are packs of commands,
 ``schemas.packs``) through a group commit (``streams.pipeline``): commands are decided as
-they arrive (``streams.job_owner.handle_command``), each round seeing the rounds before it;
+they arrive (``streams.job_owner.decide_or_refuse``), each round seeing the rounds before it;
 a round's events, follow-up commands and dispatcher notices are appended through the
 idempotent event log and acknowledged by Kafka, then its table entries are set in memory and
 their changelog records appended together with the replies, and only when those are
@@ -47,7 +47,7 @@ from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
-from streams.job_owner import OwnedJob, OwnerRound, handle_command
+from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import HeldCatalog, handle_queue_command
 from streams.deciders.identity import Registry
@@ -222,7 +222,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                     continue
                 key = command.key
                 owned = undurable[key] if key in undurable else held_job(key)
-                outcome = handle_command(owned, command)
+                outcome = decide_or_refuse(owned, command)
                 decided.appended.extend(outcome.events)
                 decided.follow_ups.extend(outcome.follow_ups)
                 if outcome.owned is not None and outcome.owned is not owned:

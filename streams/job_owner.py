@@ -10,6 +10,7 @@ same decision is made again, with the same event ids and sequences.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -21,6 +22,8 @@ from schemas.envelope import EventEnvelope, Tenant, wrap
 from schemas.job import JobDeadLettered, LeaseJob, SubmitJob
 from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_submission, decide, evolve
 from streams.owning import AppliedCommand, event_id_for, find_applied, refusal_kind, remembered
+
+log = logging.getLogger(__name__)
 
 
 class OwnedJob(BaseModel):
@@ -147,3 +150,24 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     notices = [new_owned.notice()] if new_owned is not None and (envelopes or isinstance(command.data, LeaseJob)) else []
     return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups, notices=notices)
 
+
+
+def decide_or_refuse(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
+    """``handle_command`` behind a fault boundary, which is what the owner agent calls.
+
+    An exception here is a bug (bad input is refused by the rules), but letting it out would end the
+    agent's run: the commands of its unfinished rounds would then wait for the next rebalance, and every
+    job on its partitions with them. Instead the command is refused as ``internal`` (the API answers 500),
+    nothing about the job changes, and the fault is logged with its traceback and the command. A
+    redelivery of the command faults the same way; the job's timers still run.
+    """
+    try:
+        return handle_command(owned, command)
+    except Exception as exc:  # noqa: BLE001 - the fault boundary above: logged, answered, nothing changed
+        log.exception("owner: %s %s for job %s (request %s) failed to decide; refused, the job is unchanged",
+                      command.command_type, command.command_id, command.aggregate_id, command.correlation_id)
+        reply = CommandReply(command_id=command.command_id, accepted=False, refusal="internal",
+                             message=f"the owner of job {command.aggregate_id} failed to decide "
+                                     f"{command.command_type} ({type(exc).__name__}); nothing changed")
+        # the dispatcher still hears where the job stands: a refused offer frees its slot
+        return Outcome(owned=owned, events=[], reply=reply, notices=[owned.notice()] if owned is not None else [])

@@ -85,6 +85,11 @@ class PayloadTooLarge(TaskForgeError):
     """A body or a job payload over its configured limit."""
 
 
+class DecisionFailed(TaskForgeError):
+    """An owner failed to decide a command: a fault in TaskForge, logged with its traceback where it happened.
+    Nothing changed; the answer is a 500, not in the error table."""
+
+
 class EventLogUnavailable(TaskForgeError):
     """Kafka did not acknowledge a write in time; nothing was recorded."""
 

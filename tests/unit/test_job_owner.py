@@ -12,7 +12,8 @@ from schemas.job import (
     CancelJob, CompleteJob, FailJob, JobCancelled, JobCommand, JobDeadLettered, JobPolicy, JobReportRejected,
     JobStatus, JobSubmitted, LeaseJob, SubmitJob,
 )
-from streams.job_owner import Outcome, OwnedJob, handle_command
+from streams.deciders.job import IllegalTransition
+from streams.job_owner import Outcome, OwnedJob, decide_or_refuse, handle_command
 from streams.owning import event_id_for
 
 TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
@@ -133,3 +134,38 @@ def test_an_earlier_command_redelivered_after_a_later_one_was_saved_is_answered_
     assert again.events == [] and verdict(again) == verdict(leased), "not decided anew against the newer state"
     assert again.reply.job is not None and again.reply.job.status == "succeeded", "the snapshot shows the job now"
     assert verdict(handle_command(owned, complete)) == verdict(completed)
+
+
+def corrupted_held_job() -> tuple[OwnedJob, uuid.UUID]:
+    """A holding no run of the rules produces: succeeded, yet still leased. Completing that lease makes the
+    rules emit a success the transition table forbids, i.e. the kind of bug the fault boundary is for."""
+    lease_id = uuid.uuid4()
+    owned, _ = run(None, envelope(submit()), envelope(LeaseJob(job_id=JOB, lease_id=lease_id, worker_id=uuid.uuid4())))
+    assert owned is not None
+    broken = owned.model_copy(update={"state": owned.state.model_copy(update={"status": JobStatus.SUCCEEDED})})
+    return broken, lease_id
+
+
+def test_a_command_the_rules_fail_on_is_refused_as_internal_and_changes_nothing(caplog: Any) -> None:
+    owned, lease_id = corrupted_held_job()
+    command = envelope(CompleteJob(job_id=JOB, lease_id=lease_id))
+    try:
+        handle_command(owned, command)
+    except IllegalTransition:
+        pass
+    else:
+        raise AssertionError("the corrupted holding no longer makes the rules fail: the test needs another fault")
+
+    outcome = decide_or_refuse(owned, command)
+
+    assert outcome.owned is owned and outcome.events == [] and outcome.follow_ups == []
+    assert not outcome.reply.accepted and outcome.reply.refusal == "internal"
+    assert outcome.reply.command_id == command.command_id and "IllegalTransition" in (outcome.reply.message or "")
+    assert [n.job_id for n in outcome.notices] == [JOB]  # the dispatcher still hears where the job stands
+    (record,) = [r for r in caplog.records if r.name == "streams.job_owner"]
+    assert record.exc_info is not None and str(command.command_id) in record.getMessage()
+
+
+def test_the_fault_boundary_passes_decisions_through_unchanged() -> None:
+    command = envelope(submit())
+    assert decide_or_refuse(None, command) == handle_command(None, command)
