@@ -93,10 +93,12 @@ def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand
 
 def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     now = command.issued_at
-    applied = owned.applied(command.command_id) if owned is not None and owned.tenant == command.tenant else None
+    tenant = command.tenant
+    foreign = owned is not None and owned.tenant != tenant
+    applied = owned.applied(command.command_id) if owned is not None and not foreign else None
     if owned is not None and applied is not None:
         return _replayed(owned, command, applied)
-    if owned is not None and owned.tenant != command.tenant:
+    if foreign:
         # another tenant's job is answered exactly like a job that does not exist
         decision = Decision(refusal=JobNotFound(f"job {command.aggregate_id} not found"))
     else:
@@ -109,7 +111,7 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         state = evolve(state, event)
         version += 1
         envelopes.append(wrap(
-            event, tenant=command.tenant, aggregate_id=command.aggregate_id, occurred_at=now,
+            event, tenant=tenant, aggregate_id=command.aggregate_id, occurred_at=now,
             event_id=event_id_for(command.command_id, index), correlation_id=command.correlation_id,
             causation_id=command.command_id, actor=command.actor, sequence=version,
         ))
@@ -122,7 +124,7 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         record = AppliedCommand(command_id=command.command_id, refusal=verdict,
                                 message=refusal.message if refusal is not None else None, created=created)
         new_owned = OwnedJob(
-            state=state, tenant=command.tenant, version=version,
+            state=state, tenant=tenant, version=version,
             created_at=owned.created_at if owned is not None else now, updated_at=now,
             recent_commands=remembered(owned.recent_commands if owned is not None else (), record),
         )
@@ -132,7 +134,7 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         if isinstance(event, JobDeadLettered) and state is not None:
             copy: SubmitJob = dead_letter_submission(state, event)
             follow_ups.append(CommandEnvelope.of(
-                copy, tenant=command.tenant, issued_at=now, command_id=uuid.uuid5(command.command_id, "dead-letter"),
+                copy, tenant=tenant, issued_at=now, command_id=uuid.uuid5(command.command_id, "dead-letter"),
                 correlation_id=command.correlation_id, actor="taskforge:dead-letter", wants_reply=False,
             ))
 

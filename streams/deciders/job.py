@@ -359,8 +359,10 @@ def evolve(state: JobState | None, event: DomainEvent) -> JobState | None:
     allowed, after = rule
     if state.status not in allowed:
         raise IllegalTransition(f"{event.event_type} is not allowed when a job is {state.status.value}")
-    changed = _apply(event, state)
-    return changed if after is None else changed.model_copy(update={"status": after})
+    changes = _changes(event, state)
+    if after is not None:
+        changes["status"] = after
+    return state.model_copy(update=changes) if changes else state
 
 
 def _submitted(event: JobSubmitted) -> JobState:
@@ -373,50 +375,44 @@ def _submitted(event: JobSubmitted) -> JobState:
 
 
 @singledispatch
-def _apply(event: DomainEvent, state: JobState) -> JobState:
-    return state
+def _changes(event: DomainEvent, state: JobState) -> dict[str, Any]:
+    """The fields an event sets (its status aside, which the table gives): one copy of the state per event."""
+    return {}
 
 
-@_apply.register
-def _(event: JobBecameReady, state: JobState) -> JobState:
-    return state
-
-
-@_apply.register
-def _(event: JobLeased, state: JobState) -> JobState:
+@_changes.register
+def _(event: JobLeased, state: JobState) -> dict[str, Any]:
     lease = Lease(lease_id=event.lease_id, worker_id=event.worker_id, attempt=event.attempt, deadline=event.deadline,
                   leased_at=event.leased_at)
-    return state.model_copy(update={"lease": lease, "last_lease_id": event.lease_id, "last_report": None,
-                                    "attempt_count": event.attempt})
+    return {"lease": lease, "last_lease_id": event.lease_id, "last_report": None, "attempt_count": event.attempt}
 
 
-@_apply.register
-def _(event: JobLeaseExtended, state: JobState) -> JobState:
+@_changes.register
+def _(event: JobLeaseExtended, state: JobState) -> dict[str, Any]:
     assert state.lease is not None
-    return state.model_copy(update={"lease": state.lease.model_copy(update={"deadline": event.deadline})})
+    return {"lease": state.lease.model_copy(update={"deadline": event.deadline})}
 
 
-@_apply.register
-def _(event: JobSucceeded, state: JobState) -> JobState:
-    return state.model_copy(update={"lease": None, "last_report": "complete", "output": event.output,
-                                    "error_message": None})
+@_changes.register
+def _(event: JobSucceeded, state: JobState) -> dict[str, Any]:
+    return {"lease": None, "last_report": "complete", "output": event.output, "error_message": None}
 
 
-@_apply.register
-def _(event: JobAttemptFailed, state: JobState) -> JobState:
+@_changes.register
+def _(event: JobAttemptFailed, state: JobState) -> dict[str, Any]:
     # only the worker's own fail report counts as one; a timeout or a lost worker leaves a later report stale
     report = "fail" if event.reason == "error" else None
-    return state.model_copy(update={"lease": None, "last_report": report, "error_message": event.error_message})
+    return {"lease": None, "last_report": report, "error_message": event.error_message}
 
 
-@_apply.register
-def _(event: JobRetryScheduled, state: JobState) -> JobState:
-    return state.model_copy(update={"scheduled_for": event.retry_at})
+@_changes.register
+def _(event: JobRetryScheduled, state: JobState) -> dict[str, Any]:
+    return {"scheduled_for": event.retry_at}
 
 
-@_apply.register
-def _(event: JobRetried, state: JobState) -> JobState:
-    return state.model_copy(update={"round": event.round, "attempt_count": 0, "scheduled_for": None})
+@_changes.register
+def _(event: JobRetried, state: JobState) -> dict[str, Any]:
+    return {"round": event.round, "attempt_count": 0, "scheduled_for": None}
 
 
 def replay(events: list[DomainEvent]) -> JobState | None:
