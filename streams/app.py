@@ -28,7 +28,7 @@ from typing import TypeVar
 import faust
 import orjson
 from faust.types import TP
-from mode import Service
+from mode import CrashingSupervisor, Service
 from pydantic import ValidationError
 
 from producers.event_log import PRODUCER_BATCH_BYTES, Appended, KafkaEventLog, Publishable
@@ -161,6 +161,11 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         processing_guarantee="at_least_once",  # exactly_once has open duplicate bugs (ARCHITECTURE.md §2)
+        # An agent whose run fails ends the process. Restarted in place (faust's default), it would go on
+        # reading after the records its failed run had not finished: those would wait, unacknowledged and
+        # with every later offset uncommitted, until the next rebalance. A new process (restarted by its
+        # supervisor: systemd, Kubernetes, ``taskforge dev``) reads them again from the committed offsets.
+        agent_supervisor=CrashingSupervisor,
         producer_acks=-1,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,  # the tables' changelog writes come in batches too
         producer_linger=CHANGELOG_LINGER_SECONDS,

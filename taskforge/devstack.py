@@ -2,8 +2,10 @@
 
 It starts the local Kafka (unless one already runs on this data directory), makes sure
 a bootstrap API key exists, starts the stream processors as a child process, then
-serves the API with its projector in this process. Ctrl-C stops the API, then whatever
-this command itself started, by PID.
+serves the API with its projector in this process. A child that exits on its own (a crash,
+a kill) is started again, after a pause that grows while it keeps failing, as systemd or
+Kubernetes would do in production. Ctrl-C stops the API, then whatever this command itself
+started, by PID.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -111,6 +114,61 @@ def stop_child(child: subprocess.Popen[bytes], pid_file: Path, timeout: float = 
     pid_file.unlink(missing_ok=True)
 
 
+RESTART_DELAY_MAX_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 60.0
+"""A child that ran this long before exiting is restarted after the shortest pause again."""
+
+
+def restart_delay(failures: int) -> float:
+    """1, 2, 4, ... up to 30 s after the 1st, 2nd, 3rd ... exit in a row: a child that cannot start (a bad
+    setting, a port taken) does not spin, and one that crashed once is back within a second."""
+    return min(RESTART_DELAY_MAX_SECONDS, 2.0 ** max(0, failures - 1))
+
+
+@dataclass
+class Child:
+    """A process ``taskforge dev`` keeps running, and how to start it again."""
+
+    name: str
+    pid_file: Path
+    start: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes] = field(init=False)
+    started_at: float = field(init=False)
+    failures: int = 0
+
+    def __post_init__(self) -> None:
+        self.process = self.start()
+        self.started_at = time.monotonic()
+
+    async def keep_running(self, stopping: Callable[[], bool], poll_seconds: float = 0.5) -> None:
+        """Until cancelled or ``stopping()``: each time the process has exited, start it again after
+        ``restart_delay``. (Ctrl-C in a terminal signals the children too: once the API is stopping, an
+        exit is expected.)
+
+        The stream processors end their process when an agent fails (``streams.app``), so that a restart
+        reads again what that agent had not finished; this is the restart."""
+        while not stopping():
+            await asyncio.sleep(poll_seconds)
+            code = self.process.poll()
+            if code is None or stopping():
+                continue
+            ran = time.monotonic() - self.started_at
+            self.failures = 1 if ran >= STABLE_AFTER_SECONDS else self.failures + 1
+            delay = restart_delay(self.failures)
+            log.warning("%s (pid %s) exited with code %s after %.0f s; starting it again in %.0f s",
+                        self.name, self.process.pid, code, ran, delay)
+            await asyncio.sleep(delay)
+            if stopping():
+                return
+            self.process = await asyncio.to_thread(self.start)
+            self.started_at = time.monotonic()
+            log.warning("%s started again (pid %s)", self.name, self.process.pid)
+
+    def stop(self) -> None:
+        log.info("stopping %s (pid %s)", self.name, self.process.pid)
+        stop_child(self.process, self.pid_file)
+
+
 def start_demo_worker(settings: Settings, key: str, log_level: str) -> subprocess.Popen[bytes]:
     """The demo worker (``taskforge_sdk.demo``), once its queue exists."""
     import httpx
@@ -136,20 +194,27 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
     we_started_kafka = status.detail == "started"
     log.info("kafka %s (pid %s) in %.1fs", status.detail, status.pid, time.monotonic() - started)
     asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))
-    streams = start_streams(settings, log_level)
+    children = [Child("the stream processors", settings.run_dir / "streams.pid",
+                      lambda: start_streams(settings, log_level))]
 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                            log_level=log_level, access_log=False))
 
-    demo: list[subprocess.Popen[bytes]] = []
-
     async def serve() -> None:
+        def stopping() -> bool:
+            return bool(server.should_exit)
+
+        watchdogs = [asyncio.create_task(children[0].keep_running(stopping))]
+
         async def announce() -> None:
             while not server.started:
                 await asyncio.sleep(0.1)
             await app.state.context.bootstrapped.wait()  # the key is a real API key once the owner recorded it
-            demo.append(await asyncio.to_thread(start_demo_worker, settings, key, log_level))
+            demo = await asyncio.to_thread(Child, "the demo worker", settings.run_dir / "demo-worker.pid",
+                                           lambda: start_demo_worker(settings, key, log_level))
+            children.append(demo)
+            watchdogs.append(asyncio.create_task(demo.keep_running(stopping)))
             print(_banner(settings, key, key_source), flush=True)
 
         announcer = asyncio.create_task(announce())
@@ -157,17 +222,16 @@ def run_dev(settings: Settings, log_level: str = "info") -> int:
             await server.serve()
         finally:
             announcer.cancel()
+            for watchdog in watchdogs:
+                watchdog.cancel()
 
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop
         log.info("interrupted; the API has shut down")
     finally:
-        for child in demo:
-            log.info("stopping the demo worker (pid %s)", child.pid)
-            stop_child(child, settings.run_dir / "demo-worker.pid")
-        log.info("stopping the stream processors (pid %s)", streams.pid)
-        stop_child(streams, settings.run_dir / "streams.pid")
+        for child in reversed(children):  # the demo worker first, then the stream processors
+            child.stop()
         if we_started_kafka:
             log.info("stopping kafka (pid %s)", status.pid)
             broker.stop()

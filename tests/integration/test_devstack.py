@@ -47,7 +47,13 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+def restarted_pid(pid_file: Path, old: int) -> int | None:
+    """The new PID in the file once a live process other than ``old`` is there."""
+    pid = int(pid_file.read_text()) if pid_file.exists() else old
+    return pid if pid != old and pid_alive(pid) else None
+
+
+def test_dev_starts_everything_restarts_a_crashed_child_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     settings = scoped_settings(tmp_path, free_port(), free_port(), api_port=free_port(), clickhouse_url=None,
                                bootstrap_api_key=None)
     env = settings_env(settings)
@@ -75,11 +81,28 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
 
             done = wait_sync(ran, timeout=60, interval=0.2)
             assert done["output"] == {"sent_to": "a@example.com", "attempt": 1}, "the demo worker ran it"
+
+            # a crash of the stream processors: dev starts them again, and jobs run again
+            os.kill(streams_pid, signal.SIGKILL)
+            restarted = wait_sync(lambda: restarted_pid(settings.run_dir / "streams.pid", streams_pid), timeout=30,
+                                  interval=0.2)
+
+            def submitted() -> dict | None:  # 503 while the restarted owners are still starting
+                response = client.post("/api/v1/jobs", json={"queue_name": "demo", "job_type": "send_email",
+                                                             "payload": {"to": "b@example.com"},
+                                                             "idempotency_key": "after-the-restart"})
+                return response.json()["data"] if response.status_code in (200, 201) else None
+
+            email = wait_sync(submitted, timeout=90, interval=0.5)
+            done = wait_sync(ran, timeout=90, interval=0.2)
+            assert done["output"] == {"sent_to": "b@example.com", "attempt": 1}, "ran after the restart"
     finally:
         code = interrupt(process)
-    assert code == 0, (tmp_path / "dev1.log").read_text()[-3000:]
+    log_text = (tmp_path / "dev1.log").read_text()
+    assert code == 0, log_text[-3000:]
+    assert "the stream processors (pid %d) exited with code -9" % streams_pid in log_text
     assert not pid_alive(kafka_pid), "Ctrl-C stopped the Kafka it started"
-    assert not pid_alive(streams_pid), "Ctrl-C stopped the stream processors"
+    assert not pid_alive(restarted), "Ctrl-C stopped the restarted stream processors"
     assert not pid_alive(demo_pid), "Ctrl-C stopped the demo worker"
     assert not (settings.kafka_dir / "kafka.pid").exists()
 
