@@ -112,7 +112,13 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
-    max_payload_bytes: int = Field(default=256 * 1024, ge=1, le=900 * 1024)
+    max_payload_bytes: int = Field(
+        default=256 * 1024, ge=1, le=448 * 1024,
+        description="Largest job payload, and largest output, in bytes of JSON. At most 448 KiB: a job's owner "
+                    "holds its payload and its output together in one Kafka record (its table entry, its "
+                    "answers), with room for an 8,000-character error and the owner's bookkeeping, and that "
+                    "record must fit Kafka's default 1 MiB record limit.",
+    )
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     cors_origins: list[str] = Field(default=[], description="Origins allowed by CORS; empty: no cross-origin access.")
