@@ -20,12 +20,13 @@ from schemas.identity import (
     ProjectRecord, RotateSession, StartSession, SubjectKind, UserRecord,
 )
 from taskforge.errors import (
-    Conflict, CredentialsExpired, InvalidInput, NotFound, PermissionDenied, TaskForgeError, Unauthenticated,
+    Conflict, CredentialsExpired, DecisionFailed, InvalidInput, NotFound, PermissionDenied, TaskForgeError,
+    Unauthenticated,
 )
 
 _REFUSALS: dict[str, type[TaskForgeError]] = {
     "not_found": NotFound, "conflict": Conflict, "invalid": InvalidInput, "unauthenticated": Unauthenticated,
-    "expired": CredentialsExpired,
+    "expired": CredentialsExpired, "internal": DecisionFailed,
 }
 
 

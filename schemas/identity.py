@@ -378,7 +378,7 @@ IdentityCommand = Annotated[
     Field(discriminator="kind"),
 ]
 
-IdentityRefusal = Literal["not_found", "conflict", "invalid", "unauthenticated", "expired"]
+IdentityRefusal = Literal["not_found", "conflict", "invalid", "unauthenticated", "expired", "internal"]
 
 
 class IdentityCommandEnvelope(BaseModel):

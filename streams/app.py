@@ -49,7 +49,7 @@ from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
 from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse
 from streams.identity_owner import follow_registry, handle_identity_commands
-from streams.queue_owner import HeldCatalog, handle_queue_command
+from streams.queue_owner import HeldCatalog, decide_queue_or_refuse
 from streams.deciders.identity import Registry
 from schemas.identity import IdentityCommandEnvelope
 from streams.tables import (
@@ -278,7 +278,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                               event.message.offset, command)
                     continue
                 stored = catalogs.get(command.key)
-                outcome = handle_queue_command(
+                outcome = decide_queue_or_refuse(
                     HeldCatalog.model_validate_json(stored) if stored is not None else None, command)
                 if outcome.events:
                     await append_until_done(event_log, topics.queue_events, outcome.events)

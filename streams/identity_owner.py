@@ -11,6 +11,7 @@ carries its entity's whole state.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from producers.topics import Topics
@@ -23,9 +24,11 @@ from schemas.identity import (
     UserSaved, entity_id_of,
 )
 from streams.deciders.identity import Registry, decide, evolve
-from streams.owning import event_id_for, refusal_kind
+from streams.owning import event_id_for, fault_message, refusal_kind
 from taskforge.errors import CredentialsExpired, TaskForgeError, Unauthenticated
 from taskforge.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def tenant_of(event: IdentityEvent) -> Tenant:
@@ -69,7 +72,16 @@ def handle_identity_commands(registry: Registry, commands: list[IdentityCommandE
     envelopes: list[EventEnvelope] = []
     replies: list[IdentityReply] = []
     for command in commands:
-        decision = decide(registry, command.data, command.issued_at, command.command_id)
+        try:
+            decision = decide(registry, command.data, command.issued_at, command.command_id)
+        except Exception as exc:  # noqa: BLE001 - a fault boundary, as streams.job_owner.decide_or_refuse's
+            # deciding reads the registry only, so nothing changed; ending the process instead would fail on
+            # this command again after every restart, and no identity command would be decided any more
+            log.exception("identity owner: %s (request %s) failed to decide; refused, nothing changed",
+                          command.command_id, command.correlation_id)
+            replies.append(IdentityReply(command_id=command.command_id, accepted=False, refusal="internal",
+                                         message=fault_message("identity owner", type(command.data).__name__, exc)))
+            continue
         for index, event in enumerate(decision.events):
             envelopes.append(wrap(
                 event, tenant=_tenant_before(registry, event), aggregate_id=entity_id_of(event),

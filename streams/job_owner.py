@@ -21,7 +21,7 @@ from schemas.dispatch import JobStatusNotice
 from schemas.envelope import EventEnvelope, Tenant, wrap
 from schemas.job import JobDeadLettered, LeaseJob, SubmitJob
 from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_submission, decide, evolve
-from streams.owning import AppliedCommand, event_id_for, find_applied, refusal_kind, remembered
+from streams.owning import AppliedCommand, event_id_for, fault_message, find_applied, refusal_kind, remembered
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,6 @@ def decide_or_refuse(owned: OwnedJob | None, command: CommandEnvelope) -> Outcom
         log.exception("owner: %s %s for job %s (request %s) failed to decide; refused, the job is unchanged",
                       command.command_type, command.command_id, command.aggregate_id, command.correlation_id)
         reply = CommandReply(command_id=command.command_id, accepted=False, refusal="internal",
-                             message=f"the owner of job {command.aggregate_id} failed to decide "
-                                     f"{command.command_type} ({type(exc).__name__}); nothing changed")
+                             message=fault_message(f"owner of job {command.aggregate_id}", command.command_type, exc))
         # the dispatcher still hears where the job stands: a refused offer frees its slot
         return Outcome(owned=owned, events=[], reply=reply, notices=[owned.notice()] if owned is not None else [])

@@ -39,6 +39,12 @@ def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(command_id, f"event-{index}")
 
 
+def fault_message(owner: str, command_type: str, exc: BaseException) -> str:
+    """A refusal's message when an owner's rules failed on a command (a bug, logged with its traceback by the
+    owner): what failed, not how, since the caller sees it."""
+    return f"the {owner} failed to decide {command_type} ({type(exc).__name__}); nothing changed"
+
+
 def refusal_kind(error: TaskForgeError) -> Refusal:
     if isinstance(error, NotFound):
         return "not_found"

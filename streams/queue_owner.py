@@ -8,6 +8,7 @@ faust agent appends the events, then writes the table, then replies.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -16,8 +17,10 @@ from schemas.commands import CommandEnvelope, CommandReply
 from schemas.envelope import EventEnvelope, Tenant, wrap
 from schemas.queue import CreateQueue, QueueCommand, QueueRecord
 from streams.deciders.queue import QueueCatalog, QueueDecision, decide, evolve
-from streams.owning import AppliedCommand, event_id_for, find_applied, refusal_kind, remembered
+from streams.owning import AppliedCommand, event_id_for, fault_message, find_applied, refusal_kind, remembered
 from taskforge.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 
 class HeldCatalog(BaseModel):
@@ -79,3 +82,17 @@ def handle_queue_command(held: HeldCatalog | None, command: CommandEnvelope) -> 
     if refusal is not None:
         reply = reply.model_copy(update={"details": refusal.details})
     return QueueOutcome(new_held, envelopes, reply)
+
+
+def decide_queue_or_refuse(held: HeldCatalog | None, command: CommandEnvelope) -> QueueOutcome:
+    """``handle_queue_command`` behind the fault boundary of ``streams.job_owner.decide_or_refuse``: a command
+    the rules fail on (a bug, or a command on the wrong topic) is refused as ``internal`` and changes nothing,
+    instead of ending the process, which would fail on it again after every restart."""
+    try:
+        return handle_queue_command(held, command)
+    except Exception as exc:  # noqa: BLE001 - the fault boundary above: logged, answered, nothing changed
+        log.exception("queue owner: %s %s (request %s) failed to decide; refused, the catalogue is unchanged",
+                      command.command_type, command.command_id, command.correlation_id)
+        return QueueOutcome(held, [], CommandReply(
+            command_id=command.command_id, accepted=False, refusal="internal",
+            message=fault_message("queue catalogue's owner", command.command_type, exc)))
