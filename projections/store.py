@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -35,6 +32,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from clickhouse_connect.driver.insert import InsertContext
 
 from taskforge.errors import ReadModelUnavailable
+from taskforge.niceness import set_thread_niceness
 from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,12 +45,9 @@ def _yield_cpu(niceness: int) -> None:
     """Each ClickHouse thread starts at a higher nice value, and so do the threads ClickHouse starts from it
     (Linux threads inherit their creator's): under CPU contention its inserts and merges give way to the
     event loops (the API's, the stream processors', Kafka's) whose waits are every request's latency.
-
-    Linux only (elsewhere a nice value is the whole process's, and a thread id is no process id), and never
-    lower than the thread already runs at: lowering it would need privileges."""
-    if niceness and sys.platform.startswith("linux"):
-        thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, max(niceness, os.getpriority(os.PRIO_PROCESS, thread)))
+    Never lower than the thread already runs at (``taskforge.niceness``)."""
+    if niceness:
+        set_thread_niceness(niceness, only_raise=True)
 
 
 class ClickHouseStore:

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import faulthandler
 import logging
+import os
 import sys
 import time
 
 from pydantic import ValidationError
 
+from taskforge.niceness import set_thread_niceness
 from taskforge.settings import Settings
 
 
@@ -76,6 +78,11 @@ def cmd_streams(args: argparse.Namespace) -> int:
     from streams.app import create_streams_app
 
     settings = _settings()
+    # before any thread starts, so that every thread of the process runs at it (taskforge/niceness.py)
+    if settings.streams_niceness and not set_thread_niceness(settings.streams_niceness):
+        logging.getLogger(__name__).warning(
+            "running at nice %d, not TASKFORGE_STREAMS_NICENESS=%d: a higher priority needs root, CAP_SYS_NICE "
+            "or systemd's Nice=", os.getpriority(os.PRIO_PROCESS, 0), settings.streams_niceness)
     asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))  # faust must find its source topics
     worker = faust.Worker(create_streams_app(settings), loglevel=args.log_level, quiet=not sys.stdout.isatty())
     # faust's progress spinner sets the root logger to DEBUG (it spins on every record), which makes

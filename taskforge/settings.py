@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         default=5, ge=1, le=1_000, description="How often dispatchers look at every waiting lease request (time up, "
         "work freed without a record); work that becomes ready is offered at once."
     )
+    streams_niceness: int = Field(
+        default=0, ge=-20, le=19,
+        description="Nice value (Linux) `taskforge streams` runs at. Its event loop is the engine's serial stage: "
+                    "on a machine it shares with the API, Kafka and workers, a negative value (which needs root, "
+                    "CAP_SYS_NICE or systemd's Nice=) lets it run whenever it has work; refused, it runs at 0.",
+    )
     streams_fetch_max_wait_ms: int = Field(
         default=20, ge=1, le=1_500,
         description="How long the stream processors' consumer lets the broker hold a fetch for new records.",

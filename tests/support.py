@@ -204,6 +204,32 @@ class StreamsProcess:
                 self.process.wait()
 
 
+def stable_members(settings: Settings) -> int:
+    """How many members the stream processors' consumer group has once it is stable (0 before: while it
+    rebalances, or before the broker has a coordinator for it)."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+    from streams.app import app_id
+
+    async def describe() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        await admin.start()
+        try:
+            (response,) = await admin.describe_consumer_groups([app_id(settings)])
+        except GroupCoordinatorNotAvailableError:
+            return 0
+        finally:
+            await admin.close()
+        (group,) = response.groups
+        _error, _group_id, state, _protocol_type, _protocol, members = group[:6]
+        return len(members) if state == "Stable" else 0
+
+    return asyncio.run(describe())
+
+
 async def wait_for_owner(bus: Any, timeout: float = 90.0) -> None:
     """Until the job owner answers: a cancel for a job that does not exist comes back 'not_found'."""
     from datetime import UTC, datetime

@@ -74,30 +74,12 @@ async def test_an_agent_that_fails_ends_the_process(settings: Settings, tmp_path
     assert "RuntimeError(\"failed on b'the record'\")" in text, text[-3000:]
 
 
-def stable_members(settings: Settings) -> int:
-    """How many members the stream processors' consumer group has once it is stable (0 while rebalancing)."""
-    from streams.app import app_id
-
-    async def describe() -> int:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-        await admin.start()
-        try:
-            (response,) = await admin.describe_consumer_groups([app_id(settings)])
-        finally:
-            await admin.close()
-        (group,) = response.groups
-        _error, _group_id, state, _protocol_type, _protocol, members = group[:6]
-        return len(members) if state == "Stable" else 0
-
-    return asyncio.run(describe())
-
-
 def test_a_second_instance_joining_and_leaving_ends_neither(broker_settings: Settings, tmp_path: Path) -> None:
     """Rebalances are not failures: the partitions move between the instances and both keep running, and jobs
     are decided (the owners answer) while there are two and after the second leaves."""
     import httpx
 
-    from tests.support import AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, wait_sync
+    from tests.support import AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, stable_members, wait_sync
 
     settings = scoped_settings(tmp_path, broker_settings.kafka_port, broker_settings.kafka_controller_port,
                                clickhouse_url=None, api_port=free_port())
