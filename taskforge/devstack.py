@@ -17,11 +17,13 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import uvicorn
 from pydantic import SecretStr
 
@@ -135,10 +137,19 @@ class Child:
     process: subprocess.Popen[bytes] = field(init=False)
     started_at: float = field(init=False)
     failures: int = 0
+    # a start (in a thread: the demo worker's asks this process's API first) and the final stop never overlap,
+    # so that no child is started after it was stopped and left running
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stopped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self.process = self.start()
-        self.started_at = time.monotonic()
+        self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self.process = self.start()
+                self.started_at = time.monotonic()
 
     async def keep_running(self, stopping: Callable[[], bool], poll_seconds: float = 0.5) -> None:
         """Until cancelled or ``stopping()``: each time the process has exited, start it again after
@@ -160,19 +171,23 @@ class Child:
             await asyncio.sleep(delay)
             if stopping():
                 return
-            self.process = await asyncio.to_thread(self.start)
-            self.started_at = time.monotonic()
+            try:
+                await asyncio.to_thread(self._start)
+            except (OSError, httpx.HTTPError) as exc:  # the old process stays the exited one: tried again
+                log.error("%s could not be started again: %s", self.name, exc)
+                self.started_at = time.monotonic()
+                continue
             log.warning("%s started again (pid %s)", self.name, self.process.pid)
 
     def stop(self) -> None:
-        log.info("stopping %s (pid %s)", self.name, self.process.pid)
-        stop_child(self.process, self.pid_file)
+        with self._lock:
+            self._stopped = True
+            log.info("stopping %s (pid %s)", self.name, self.process.pid)
+            stop_child(self.process, self.pid_file)
 
 
 def start_demo_worker(settings: Settings, key: str, log_level: str) -> subprocess.Popen[bytes]:
     """The demo worker (``taskforge_sdk.demo``), once its queue exists."""
-    import httpx
-
     base = f"http://{settings.api_host}:{settings.api_port}"
     response = httpx.post(f"{base}/api/v1/queues", json={"name": "demo", "description": "taskforge dev's demo queue"},
                           headers={"Authorization": f"Bearer {key}"}, timeout=10)
