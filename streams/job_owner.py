@@ -170,5 +170,16 @@ def decide_or_refuse(owned: OwnedJob | None, command: CommandEnvelope) -> Outcom
                       command.command_type, command.command_id, command.aggregate_id, command.correlation_id)
         reply = CommandReply(command_id=command.command_id, accepted=False, refusal="internal",
                              message=fault_message(f"owner of job {command.aggregate_id}", command.command_type, exc))
-        # the dispatcher still hears where the job stands: a refused offer frees its slot
-        return Outcome(owned=owned, events=[], reply=reply, notices=[owned.notice()] if owned is not None else [])
+        return Outcome(owned=owned, events=[], reply=reply, notices=_notice_if_whole(owned, command.aggregate_id))
+
+
+def _notice_if_whole(owned: OwnedJob | None, job_id: uuid.UUID) -> list[JobStatusNotice]:
+    """The dispatcher still hears where the job stands after a failed decision (a refused offer frees its
+    slot), unless the holding is too broken to say: then the boundary must not fail in its turn."""
+    if owned is None:
+        return []
+    try:
+        return [owned.notice()]
+    except Exception:  # noqa: BLE001 - logged; the refusal stands without a notice
+        log.exception("owner: no notice for job %s either", job_id)
+        return []

@@ -169,3 +169,11 @@ def test_a_command_the_rules_fail_on_is_refused_as_internal_and_changes_nothing(
 def test_the_fault_boundary_passes_decisions_through_unchanged() -> None:
     command = envelope(submit())
     assert decide_or_refuse(None, command) == handle_command(None, command)
+
+
+def test_a_holding_too_broken_for_a_notice_is_still_refused_as_internal() -> None:
+    broken = OwnedJob.model_construct(tenant=TENANT)  # no state at all: neither the rules nor a notice can run
+    command = envelope(CancelJob(job_id=JOB))
+    outcome = decide_or_refuse(broken, command)
+    assert outcome.reply.refusal == "internal" and outcome.events == [] and outcome.notices == []
+    assert outcome.owned is broken
