@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -47,7 +47,7 @@ from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
-from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse
+from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse, refused_as_internal
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import HeldCatalog, decide_queue_or_refuse
 from streams.deciders.identity import Registry
@@ -202,6 +202,16 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     job_state = add_table(app, KeyPartitionedTable, "job-state", settings.topic_partitions)
     timers = TimerHeap()
 
+    def readable_holdings() -> Iterator[OwnedJob]:
+        """Every job the table holds, skipping (and logging) entries this build cannot read: one such entry
+        must not stop the owners' start, which would then fail again at every restart."""
+        for key, value in job_state.items():
+            try:
+                yield OwnedJob.model_validate_json(value)
+            except ValidationError as exc:
+                log.error("owner: the table entry of job %s cannot be read, so it has no timers: %s",
+                          key.decode(errors="replace"), exc)
+
     def held_job(key: bytes) -> OwnedJob | None:
         """Parsed on every use: kept decoded, a live job is ~27 objects for the collector to walk (a cache of
         them made the stream processors' full collections ~200 ms at 7,000 live jobs)."""
@@ -226,8 +236,14 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                     log.error("owner: skipping an undecodable command at offset %d: %s", event.message.offset, command)
                     continue
                 key = command.key
-                owned = undurable[key] if key in undurable else held_job(key)
-                outcome = decide_or_refuse(owned, command)
+                try:
+                    owned = undurable[key] if key in undurable else held_job(key)
+                except ValidationError as exc:  # an entry this build cannot read: that job's commands are refused
+                    log.error("owner: the table entry of job %s cannot be read; %s %s refused: %s",
+                              command.aggregate_id, command.command_type, command.command_id, exc)
+                    outcome = refused_as_internal(None, command, exc)
+                else:
+                    outcome = decide_or_refuse(owned, command)
                 decided.appended.extend(outcome.events)
                 decided.follow_ups.extend(outcome.follow_ups)
                 if outcome.owned is not None and outcome.owned is not owned:
@@ -501,18 +517,27 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         for key, value in dispatch_state.items():
             if KEY_SEPARATOR not in key:
                 continue  # written before entries were keyed by queue; the queue's notices rebuild it
-            doc = orjson.loads(value)
-            if key.endswith(b"/queue"):
-                queue = queue_of(uuid.UUID(key.split(b"/", 1)[0].decode()))
-                queue.on_queue(QueueNotice(queue_id=queue.queue_id, **doc))
-            else:
-                doc.pop("queue_id", None)  # entries written before the key was the only place of the queue id
-                queue_id = uuid.UUID(key.split(KEY_SEPARATOR, 1)[0].decode())
-                tracked = TrackedJob(**{**doc, "job_id": uuid.UUID(doc["job_id"]),
-                                        "organization_id": uuid.UUID(doc["organization_id"]),
-                                        "project_id": uuid.UUID(doc["project_id"]),
-                                        "worker_id": uuid.UUID(doc["worker_id"]) if doc["worker_id"] else None})
-                queue_of(queue_id).restore(tracked)
+            try:
+                restore_dispatch_entry(key, value)
+            except (ValueError, KeyError, TypeError, ValidationError) as exc:  # orjson's errors are ValueErrors
+                # one entry this build cannot read must not stop the start, which would fail again at every
+                # restart; the job's next notice tracks it again
+                log.error("dispatcher: the table entry %s cannot be read; skipped: %r", key.decode(errors="replace"),
+                          exc)
+
+    def restore_dispatch_entry(key: bytes, value: bytes) -> None:
+        doc = orjson.loads(value)
+        if key.endswith(b"/queue"):
+            queue = queue_of(uuid.UUID(key.split(b"/", 1)[0].decode()))
+            queue.on_queue(QueueNotice(queue_id=queue.queue_id, **doc))
+        else:
+            doc.pop("queue_id", None)  # entries written before the key was the only place of the queue id
+            queue_id = uuid.UUID(key.split(KEY_SEPARATOR, 1)[0].decode())
+            tracked = TrackedJob(**{**doc, "job_id": uuid.UUID(doc["job_id"]),
+                                    "organization_id": uuid.UUID(doc["organization_id"]),
+                                    "project_id": uuid.UUID(doc["project_id"]),
+                                    "worker_id": uuid.UUID(doc["worker_id"]) if doc["worker_id"] else None})
+            queue_of(queue_id).restore(tracked)
 
     # --- lost workers: their leases go back to the retry policy at once -----------------------
     watch = WorkerWatch()
@@ -548,7 +573,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:
         """The table now holds exactly this instance's partitions: their due times are ours."""
-        timers.rebuild(OwnedJob.model_validate_json(value) for value in job_state.values())
+        timers.rebuild(readable_holdings())
         rebuild_dispatch()
         hand_overs.clear()
         log.info("owner: %d timers, %d queues dispatched after rebalance", len(timers), len(queues))

@@ -168,9 +168,15 @@ def decide_or_refuse(owned: OwnedJob | None, command: CommandEnvelope) -> Outcom
     except Exception as exc:  # noqa: BLE001 - the fault boundary above: logged, answered, nothing changed
         log.exception("owner: %s %s for job %s (request %s) failed to decide; refused, the job is unchanged",
                       command.command_type, command.command_id, command.aggregate_id, command.correlation_id)
-        reply = CommandReply(command_id=command.command_id, accepted=False, refusal="internal",
-                             message=fault_message(f"owner of job {command.aggregate_id}", command.command_type, exc))
-        return Outcome(owned=owned, events=[], reply=reply, notices=_notice_if_whole(owned, command.aggregate_id))
+        return refused_as_internal(owned, command, exc)
+
+
+def refused_as_internal(owned: OwnedJob | None, command: CommandEnvelope, exc: BaseException) -> Outcome:
+    """The answer to a command the owner could not decide (its rules failed, or the job's table entry cannot
+    be read): refused as ``internal``, nothing changed. The caller logs the fault."""
+    reply = CommandReply(command_id=command.command_id, accepted=False, refusal="internal",
+                         message=fault_message(f"owner of job {command.aggregate_id}", command.command_type, exc))
+    return Outcome(owned=owned, events=[], reply=reply, notices=_notice_if_whole(owned, command.aggregate_id))
 
 
 def _notice_if_whole(owned: OwnedJob | None, job_id: uuid.UUID) -> list[JobStatusNotice]:
