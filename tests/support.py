@@ -7,7 +7,8 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -261,3 +262,21 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["request_id"] == response.headers["x-request-id"]
     assert body["timestamp"].endswith("Z")
     return body
+
+
+@contextmanager
+def running_stack(broker_settings: Settings, data_dir: Path,
+                  **overrides: Any) -> Iterator[tuple[Settings, StreamsProcess, ApiProcess]]:
+    """The stream processors and the API as real processes of their own (own topics, embedded ClickHouse in
+    ``data_dir``) on the suite's broker, for tests that stop, restart or configure them; stopped at the end."""
+    settings = scoped_settings(data_dir, broker_settings.kafka_port, broker_settings.kafka_controller_port,
+                               **{"clickhouse_url": None, "api_port": free_port(), **overrides})
+    streams = StreamsProcess(settings, data_dir / "streams.log")
+    api = ApiProcess(settings, data_dir / "api.log")
+    streams.start()
+    try:
+        api.start()
+        yield settings, streams, api
+    finally:
+        api.stop()
+        streams.stop()

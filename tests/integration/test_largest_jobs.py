@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from taskforge.settings import Settings
-from tests.support import AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, wait_sync
+from tests.support import AUTH, running_stack, wait_sync
 
 pytestmark = pytest.mark.integration
 
@@ -18,13 +18,8 @@ LARGEST_PAYLOAD: int = next(m.le for m in Settings.model_fields["max_payload_byt
 
 
 def test_a_job_with_the_largest_payload_and_output_completes(broker_settings: Settings, tmp_path: Path) -> None:
-    settings = scoped_settings(tmp_path, broker_settings.kafka_port, broker_settings.kafka_controller_port,
-                               clickhouse_url=None, api_port=free_port(), max_payload_bytes=LARGEST_PAYLOAD,
-                               max_request_bytes=LARGEST_PAYLOAD + 64 * 1024)
-    streams, api = StreamsProcess(settings, tmp_path / "streams.log"), ApiProcess(settings, tmp_path / "api.log")
-    streams.start()
-    api.start()
-    try:
+    with running_stack(broker_settings, tmp_path, max_payload_bytes=LARGEST_PAYLOAD,
+                       max_request_bytes=LARGEST_PAYLOAD + 64 * 1024) as (_settings, streams, api):
         with httpx.Client(base_url=api.base_url, headers=AUTH, timeout=30) as client:
             wait_sync(lambda: client.post("/api/v1/queues", json={"name": "big"}).status_code in (201, 409),
                       timeout=90, interval=0.5)
@@ -57,6 +52,3 @@ def test_a_job_with_the_largest_payload_and_output_completes(broker_settings: Se
                             and r.json()["data"]["status"] == "succeeded" and r.json()["data"], timeout=30)
             assert got["output"] == {"b": blob}
             assert client.get(f"/api/v1/jobs/{uuid.uuid4()}").status_code == 404
-    finally:
-        api.stop()
-        streams.stop()

@@ -18,7 +18,7 @@ import pytest
 from taskforge.settings import Settings
 from taskforge_sdk import NonRetryable, Retry, TaskForgeClient, Worker, current_job
 from tests.support import (
-    AUTH, TEST_API_KEY, ApiProcess, StreamsProcess, eventually, free_port, scoped_settings, settings_env, wait_sync,
+    AUTH, TEST_API_KEY, ApiProcess, eventually, running_stack, settings_env, wait_sync,
 )
 
 pytestmark = pytest.mark.integration
@@ -26,20 +26,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stack(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    tmp = tmp_path_factory.mktemp("sdk")
-    settings = scoped_settings(tmp, broker_settings.kafka_port, broker_settings.kafka_controller_port,
-                               clickhouse_url=None, api_port=free_port())
-    streams, api = StreamsProcess(settings, tmp / "streams.log"), ApiProcess(settings, tmp / "api.log")
-    streams.start()
-    api.start()
-    try:
+    with running_stack(broker_settings, tmp_path_factory.mktemp("sdk")) as (_settings, _streams, api):
         with httpx.Client(base_url=api.base_url, headers=AUTH, timeout=10) as client:
             wait_sync(lambda: client.post(f"/api/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404, timeout=90,
                       interval=0.5)
         yield api
-    finally:
-        api.stop()
-        streams.stop()
 
 
 @pytest.fixture

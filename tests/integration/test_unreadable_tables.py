@@ -16,7 +16,7 @@ from schemas.packs import partition_of
 from streams.app import changelog_topic
 from streams.tables import queue_key
 from taskforge.settings import Settings
-from tests.support import AUTH, ApiProcess, StreamsProcess, assert_error, free_port, scoped_settings, wait_sync
+from tests.support import AUTH, assert_error, running_stack, wait_sync
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +37,7 @@ async def overwrite_entries(settings: Settings, job_id: str, queue_id: str) -> N
 
 
 def test_an_unreadable_table_entry_costs_its_job_only(broker_settings: Settings, tmp_path: Path) -> None:
-    settings = scoped_settings(tmp_path, broker_settings.kafka_port, broker_settings.kafka_controller_port,
-                               clickhouse_url=None, api_port=free_port())
-    streams, api = StreamsProcess(settings, tmp_path / "streams.log"), ApiProcess(settings, tmp_path / "api.log")
-    streams.start()
-    api.start()
-    try:
+    with running_stack(broker_settings, tmp_path) as (settings, streams, api):
         with httpx.Client(base_url=api.base_url, headers=AUTH, timeout=10) as client:
             def queue_created() -> dict | None:
                 response = client.post("/api/v1/queues", json={"name": "tables"})
@@ -68,6 +63,3 @@ def test_an_unreadable_table_entry_costs_its_job_only(broker_settings: Settings,
         log = (tmp_path / "streams.log").read_text()
         assert f"the table entry of job {job['id']} cannot be read" in log
         assert "dispatcher: the table entry" in log
-    finally:
-        api.stop()
-        streams.stop()
