@@ -49,7 +49,7 @@ from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
 from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse, refused_as_internal
 from streams.identity_owner import follow_registry, handle_identity_commands
-from streams.queue_owner import HeldCatalog, decide_queue_or_refuse
+from streams.queue_owner import decide_queue_or_refuse
 from streams.deciders.identity import Registry
 from schemas.identity import IdentityCommandEnvelope
 from streams.tables import (
@@ -241,7 +241,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 except ValidationError as exc:  # an entry this build cannot read: that job's commands are refused
                     log.error("owner: the table entry of job %s cannot be read; %s %s refused: %s",
                               command.aggregate_id, command.command_type, command.command_id, exc)
-                    outcome = refused_as_internal(None, command, exc)
+                    owned, outcome = None, refused_as_internal(None, command, exc)
                 else:
                     outcome = decide_or_refuse(owned, command)
                 decided.appended.extend(outcome.events)
@@ -293,9 +293,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                     log.error("queue owner: skipping an undecodable command at offset %d: %s",
                               event.message.offset, command)
                     continue
-                stored = catalogs.get(command.key)
-                outcome = decide_queue_or_refuse(
-                    HeldCatalog.model_validate_json(stored) if stored is not None else None, command)
+                outcome = decide_queue_or_refuse(catalogs.get(command.key), command)
                 if outcome.events:
                     await append_until_done(event_log, topics.queue_events, outcome.events)
                 if outcome.held is not None and outcome.events:

@@ -153,7 +153,6 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups, notices=notices)
 
 
-
 def decide_or_refuse(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     """``handle_command`` behind a fault boundary, which is what the owner agent calls.
 

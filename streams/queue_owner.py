@@ -84,11 +84,14 @@ def handle_queue_command(held: HeldCatalog | None, command: CommandEnvelope) -> 
     return QueueOutcome(new_held, envelopes, reply)
 
 
-def decide_queue_or_refuse(held: HeldCatalog | None, command: CommandEnvelope) -> QueueOutcome:
-    """``handle_queue_command`` behind the fault boundary of ``streams.job_owner.decide_or_refuse``: a command
-    the rules fail on (a bug, or a command on the wrong topic) is refused as ``internal`` and changes nothing,
-    instead of ending the process, which would fail on it again after every restart."""
+def decide_queue_or_refuse(stored: bytes | None, command: CommandEnvelope) -> QueueOutcome:
+    """The project's table entry read, and ``handle_queue_command`` applied, behind the fault boundary of
+    ``streams.job_owner.decide_or_refuse``: a command the rules fail on (a bug, or a command on the wrong
+    topic), or an entry this build cannot read, is refused as ``internal`` and changes nothing, instead of
+    ending the process, which would fail on it again after every restart."""
+    held: HeldCatalog | None = None
     try:
+        held = HeldCatalog.model_validate_json(stored) if stored is not None else None
         return handle_queue_command(held, command)
     except Exception as exc:  # noqa: BLE001 - the fault boundary above: logged, answered, nothing changed
         log.exception("queue owner: %s %s (request %s) failed to decide; refused, the catalogue is unchanged",

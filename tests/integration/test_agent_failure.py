@@ -14,13 +14,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from producers.topics import Topics, ensure_topics
 from taskforge.settings import Settings
-from tests.support import settings_env
+from tests.support import (
+    AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, stable_members, wait_sync,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,10 +80,6 @@ async def test_an_agent_that_fails_ends_the_process(settings: Settings, tmp_path
 def test_a_second_instance_joining_and_leaving_ends_neither(broker_settings: Settings, tmp_path: Path) -> None:
     """Rebalances are not failures: the partitions move between the instances and both keep running, and jobs
     are decided (the owners answer) while there are two and after the second leaves."""
-    import httpx
-
-    from tests.support import AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, stable_members, wait_sync
-
     settings = scoped_settings(tmp_path, broker_settings.kafka_port, broker_settings.kafka_controller_port,
                                clickhouse_url=None, api_port=free_port())
     first, second = StreamsProcess(settings, tmp_path / "first.log"), StreamsProcess(settings, tmp_path / "second.log")

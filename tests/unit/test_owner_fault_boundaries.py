@@ -27,13 +27,27 @@ def test_a_job_command_on_the_queue_owners_topic_is_refused_as_internal(caplog: 
         tenant=TENANT, issued_at=NOW))
     misrouted = CommandEnvelope.of(CancelJob(job_id=uuid.uuid4()), tenant=TENANT, issued_at=NOW)
 
-    outcome = decide_queue_or_refuse(created.held, misrouted)
+    assert created.held is not None
+    outcome = decide_queue_or_refuse(created.held.model_dump_json().encode(), misrouted)
 
-    assert outcome.held is created.held and outcome.events == []
+    assert outcome.held == created.held and outcome.events == []
     assert not outcome.reply.accepted and outcome.reply.refusal == "internal"
     assert outcome.reply.command_id == misrouted.command_id and "CancelJob" in (outcome.reply.message or "")
     (record,) = [r for r in caplog.records if r.name == "streams.queue_owner"]
     assert record.exc_info is not None and str(misrouted.command_id) in record.getMessage()
+
+
+def test_an_unreadable_catalogue_entry_refuses_its_projects_commands_as_internal(caplog: Any) -> None:
+    command = CommandEnvelope.of(
+        CreateQueue(project_id=TENANT.project_id, queue_id=uuid.uuid4(), name="q", priority=0, settings=QueueSettings()),
+        tenant=TENANT, issued_at=NOW)
+
+    outcome = decide_queue_or_refuse(b'{"not": "a catalogue"}', command)
+
+    assert outcome.held is None and outcome.events == []
+    assert not outcome.reply.accepted and outcome.reply.refusal == "internal"
+    (record,) = [r for r in caplog.records if r.name == "streams.queue_owner"]
+    assert record.exc_info is not None
 
 
 def envelope(command: Any) -> IdentityCommandEnvelope:
