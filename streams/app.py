@@ -28,7 +28,7 @@ from typing import TypeVar
 import faust
 import orjson
 from faust.types import TP
-from mode import CrashingSupervisor, Service
+from mode import Service
 from pydantic import ValidationError
 
 from producers.event_log import PRODUCER_BATCH_BYTES, Appended, KafkaEventLog, Publishable
@@ -47,6 +47,7 @@ from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
+from streams.fatal import ending_the_process_on_failure
 from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse, refused_as_internal
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import decide_queue_or_refuse
@@ -161,11 +162,6 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         processing_guarantee="at_least_once",  # exactly_once has open duplicate bugs (ARCHITECTURE.md §2)
-        # An agent whose run fails ends the process. Restarted in place (faust's default), it would go on
-        # reading after the records its failed run had not finished: those would wait, unacknowledged and
-        # with every later offset uncommitted, until the next rebalance. A new process (restarted by its
-        # supervisor: systemd, Kubernetes, ``taskforge dev``) reads them again from the committed offsets.
-        agent_supervisor=CrashingSupervisor,
         producer_acks=-1,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,  # the tables' changelog writes come in batches too
         producer_linger=CHANGELOG_LINGER_SECONDS,
@@ -273,6 +269,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 del undurable[key]
 
     @app.agent(job_commands, name="job-owner")
+    @ending_the_process_on_failure  # streams/fatal.py
     async def own_jobs(stream: faust.StreamT) -> None:
         """Commands decided as they arrive, made durable by group commit (``streams.pipeline``)."""
         undurable.clear()  # what a failed run decided is not in the log: its commands come again
@@ -285,6 +282,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     catalogs = add_table(app, KeyPartitionedTable, "queue-catalog", settings.topic_partitions)
 
     @app.agent(queue_commands, name="queue-owner")
+    @ending_the_process_on_failure  # streams/fatal.py
     async def own_queue_catalogs(stream: faust.StreamT) -> None:
         """One command at a time (queue changes are rare): append the events, write the table, reply."""
         async for event in stream.events():
@@ -308,6 +306,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     identity_commands = app.topic(topics.identity_commands, key_type=bytes, value_type=bytes)
 
     @app.agent(identity_commands, name="identity-owner")
+    @ending_the_process_on_failure  # streams/fatal.py
     async def own_identity(stream: faust.StreamT) -> None:
         """Batches of commands decided against a registry that has reached the log's end first."""
         # faust's take_events without a timeout waits for a full buffer: a linger of 0 still lingers 1 ms here
@@ -370,6 +369,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     dispatcher: GroupCommit[DispatchRound] | None = None  # the running dispatcher's, for hand-overs
 
     @app.agent(dispatch_in, name="dispatcher")
+    @ending_the_process_on_failure  # streams/fatal.py
     async def dispatch(stream: faust.StreamT) -> None:
         """Records what the queues hear, in rounds (``streams.pipeline``), and offers ready work at once.
 

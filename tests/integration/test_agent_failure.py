@@ -1,11 +1,12 @@
-"""An agent whose run fails ends the stream processors' process (``agent_supervisor`` in ``streams.app``).
+"""An agent whose run fails ends the stream processors' process (``streams/fatal.py``, on every agent of
+``streams.app``), with exit code 70 for its supervisor to see.
 
 Restarted in place, as faust does by default, the agent would go on after the records its failed run had
 not finished, and they would wait (unacknowledged, every later offset uncommitted) until the next
 rebalance. Checked with the real application and broker: the application as ``taskforge streams`` builds
-it, plus one agent that fails on its first record.
+it, plus one agent, wrapped the same way, that fails on its first record (early in the start, where
+faust's own ``CrashingSupervisor`` had logged the failure and let the process run on).
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -20,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from producers.topics import Topics, ensure_topics
+from streams.fatal import EXIT_CODE
 from taskforge.settings import Settings
 from tests.support import (
     AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, stable_members, wait_sync,
@@ -30,12 +32,14 @@ pytestmark = pytest.mark.integration
 _STREAMS_WITH_A_FAILING_AGENT = textwrap.dedent("""
     import faust
     from streams.app import create_streams_app
+    from streams.fatal import ending_the_process_on_failure
     from taskforge.settings import Settings
 
     settings = Settings()
     app = create_streams_app(settings)
 
     @app.agent(app.topic(f"{settings.topic_prefix}.fails", key_type=bytes, value_type=bytes), name="fails")
+    @ending_the_process_on_failure
     async def fails(stream):
         async for value in stream:
             raise RuntimeError(f"failed on {value!r}")
@@ -73,8 +77,9 @@ async def test_an_agent_that_fails_ends_the_process(settings: Settings, tmp_path
         process.wait()
         raise AssertionError(f"still running after the agent failed:\n{log_path.read_text()[-3000:]}") from None
     text = log_path.read_text()
-    assert code != 0, text[-3000:]
-    assert "RuntimeError(\"failed on b'the record'\")" in text, text[-3000:]
+    assert code == EXIT_CODE, text[-3000:]
+    assert "agent fails failed; ending the process" in text, text[-3000:]
+    assert "RuntimeError: failed on b'the record'" in text, text[-3000:]  # the traceback is in the log
 
 
 def test_a_second_instance_joining_and_leaving_ends_neither(broker_settings: Settings, tmp_path: Path) -> None:
