@@ -45,6 +45,7 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+RATE_INTERVAL_SECONDS = 10.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -123,7 +124,8 @@ async def records_by_topic(settings: Settings) -> dict[str, int]:
 
 
 async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], seconds: float,
-                     pids: dict[str, list[int]]) -> dict[str, Any]:
+                     pids: dict[str, list[int]], warm_up: float) -> dict[str, Any]:
+    """Saturating load for ``warm_up`` seconds unmeasured, then ``seconds`` measured."""
     stop = asyncio.Event()
     submitted = 0
     succeeded = SucceededCounter(settings)
@@ -140,11 +142,15 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
             submitted += result["submitted"]
 
     feeders = [asyncio.create_task(submitter()) for _ in range(2)]
-    await asyncio.sleep(5)  # warm-up
+    await asyncio.sleep(warm_up)
     records_start = await records_by_topic(settings)
     cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
     done_start, t0 = succeeded.count, time.monotonic()
-    await asyncio.sleep(seconds)
+    by_interval: list[int] = []  # whether the rate is sustained, or falls as the read model and the logs grow
+    while (left := t0 + seconds - time.monotonic()) > 0:
+        counted, began = succeeded.count, time.monotonic()
+        await asyncio.sleep(min(RATE_INTERVAL_SECONDS, left))
+        by_interval.append(round((succeeded.count - counted) / (time.monotonic() - began)))
     done_end, t1 = succeeded.count, time.monotonic()
     cpu_end = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
     records_end = await records_by_topic(settings)
@@ -162,6 +168,7 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
         "seconds": round(elapsed, 1),
         "jobs_completed": done_end - done_start,
         "jobs_per_second": round((done_end - done_start) / elapsed),
+        f"jobs_per_second_by_{RATE_INTERVAL_SECONDS:g}s": by_interval,
         "read_model_caught_up_after_s": round(time.monotonic() - drained_at, 1),
         "cpu_percent_of_one_core": {name: round(100 * (cpu_end[name] - cpu_start[name]) / elapsed)
                                     for name in pids},
@@ -294,9 +301,10 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
 
 
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
-              overrides: dict[str, str], latency_warm_up: float, keep_logs: Path | None) -> dict[str, Any]:
+              overrides: dict[str, str], warm_up: float, latency_warm_up: float, keep_logs: Path | None
+              ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
-                               "stream_processors": streams_count, "overrides": overrides}
+                               "stream_processors": streams_count, "overrides": overrides, "warm_up_s": warm_up}
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
         # the shipped rate budgets (one worker key, unthrottled) and timeouts; --set overrides any of these
@@ -324,7 +332,7 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                         "api_and_projector": [api.process.pid], "workers": [w.pid for w in workers],
                         # this process: the submitting client and the log reader that counts completions
                         "bench_client": [os.getpid()]}
-                results["throughput"] = await throughput(client, settings, queue, seconds, pids)
+                results["throughput"] = await throughput(client, settings, queue, seconds, pids, warm_up)
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
                 print(json.dumps(results["long_poll_wake_up"]), flush=True)
@@ -359,6 +367,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
+    parser.add_argument("--warm-up", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds of the saturating load before throughput is measured (default 5)")
     parser.add_argument("--latency-warm-up", type=float, default=0.0, metavar="SECONDS",
                         help="seconds at 500 jobs/s, unmeasured, before submit-to-start is measured (default 0: "
                              "right after the wake-up phase, as every figure in docs/figures.md)")
@@ -372,7 +382,7 @@ def main() -> None:
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
-                                      args.latency_warm_up, args.keep_logs)))
+                                      args.warm_up, args.latency_warm_up, args.keep_logs)))
 
 
 if __name__ == "__main__":
