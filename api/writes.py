@@ -18,6 +18,7 @@ from api.context import AppContext
 from api.errors import status_and_code
 from api.identity import visible_project
 from api.views import job_view_from_snapshot
+from projections.queue_directory import QueueEntry
 from schemas.api.common import ErrorBody
 from schemas.api.jobs import JobBatchItem, JobBatchResult, JobSubmitRequest, JobView
 from schemas.api.queues import QueueCreateRequest, QueueUpdateRequest, QueueView
@@ -138,13 +139,22 @@ async def _ask_owner(ctx: AppContext, principal: Principal, command: JobCommand,
     return await ctx.commands.send(envelope)
 
 
-async def _submit_command(ctx: AppContext, principal: Principal, request: JobSubmitRequest) -> SubmitJob:
-    """Check one submission against the limits and the queue directory, and build its command."""
+async def _submit_command(ctx: AppContext, principal: Principal, request: JobSubmitRequest,
+                          known_queues: dict[str, QueueEntry | None] | None = None) -> SubmitJob:
+    """Check one submission against the limits and the queue directory, and build its command.
+
+    ``known_queues``: the queues a batch already looked up, by name (a batch is mostly one queue).
+    """
     payload_size = len(orjson.dumps(request.payload))
     if payload_size > ctx.settings.max_payload_bytes:
         raise PayloadTooLarge(f"payload is {payload_size} bytes; the limit is {ctx.settings.max_payload_bytes}",
                               details={"field": "payload", "limit": ctx.settings.max_payload_bytes})
-    queue = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
+    if known_queues is not None and request.queue_name in known_queues:
+        queue = known_queues[request.queue_name]
+    else:
+        queue = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
+        if known_queues is not None:
+            known_queues[request.queue_name] = queue
     if queue is None:
         raise NotFound(f"queue {request.queue_name!r} not found")
     dlq_id = queue.settings.dead_letter_queue_id
@@ -184,6 +194,7 @@ async def submit_jobs(
                            details={"field": "jobs", "limit": ctx.settings.max_batch_jobs})
     results: dict[int, JobBatchItem] = {}
     pending: list[tuple[int, CommandEnvelope]] = []
+    known_queues: dict[str, QueueEntry | None] = {}
     now = ctx.clock.now()
     for index, item in enumerate(items):
         try:
@@ -192,7 +203,7 @@ async def submit_jobs(
             results[index] = _item_error(index, invalid_input("job", exc.errors()))
             continue
         try:
-            command = await _submit_command(ctx, principal, request)
+            command = await _submit_command(ctx, principal, request, known_queues)
         except TaskForgeError as exc:
             results[index] = _item_error(index, exc)
             continue

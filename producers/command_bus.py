@@ -1,7 +1,7 @@
 """Send a command to an aggregate's owner and wait, a bounded time, for its verdict.
 
 Each API process follows ``job-replies`` from the end (no consumer group: every process
-reads every reply and keeps those it waits for). The wait is registered before the
+reads every reply, and decodes only those it waits for). The wait is registered before the
 command is sent, so a fast reply cannot be missed.
 """
 
@@ -33,6 +33,18 @@ log = logging.getLogger(__name__)
 Reply = CommandReply | LeaseRequestDone | LiveJobsCount | IdentityReply
 # told apart by ``kind`` rather than by trying each type in turn: every reply of the platform passes here
 _REPLY: TypeAdapter[Reply] = TypeAdapter(Annotated[Reply, Field(discriminator="kind")])
+
+
+def _reply_id(doc: object) -> uuid.UUID | None:
+    """The id a reply answers (a command's, or a request's), read before the reply is decoded: every API
+    process reads every reply, and decodes only those it waits for. None when the document names none."""
+    if not isinstance(doc, dict):
+        return None
+    raw = doc.get("command_id") or doc.get("request_id")
+    try:
+        return uuid.UUID(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 class OwnerDidNotAnswer(EventLogUnavailable):
@@ -81,15 +93,13 @@ class CommandBus:
             log.error("replies: skipping a record that is not JSON at offset %d: %s", offset, exc)
             return
         for doc in docs:
+            waiter = self._waiting.get(_reply_id(doc))
+            if waiter is None or waiter.done():
+                continue  # another API process's, or too late: not decoded at all
             try:
-                reply = _REPLY.validate_python(doc)
+                waiter.set_result(_REPLY.validate_python(doc))
             except ValidationError as exc:
                 log.error("replies: skipping an undecodable reply at offset %d: %s", offset, exc)
-                continue
-            reply_id = reply.command_id if isinstance(reply, CommandReply | IdentityReply) else reply.request_id
-            waiter = self._waiting.get(reply_id)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(reply)
 
     def expect(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncio.Future[Reply]]:
         """Wait for replies by id before what causes them is sent, so none can be missed."""
