@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from projections.store import ClickHouseStore
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _JOB_COLUMNS_DDL = """
             organization_id UUID,
@@ -66,6 +66,12 @@ TABLES: dict[str, str] = {
     # key lookup whatever the number of jobs and parts. The row is one JSON document (the jobs columns):
     # decoding one string costs less than twenty typed columns. Written with jobs_by_time, the same rows
     # (restated alike after a crash); an insert replaces the key's value.
+    # Inserts go through RocksDB's memtable, not its bulk path (the engine's default), which makes every
+    # insert an SST file of its own. The projector writes a few thousand rows twice a second, each job's
+    # row two or three times within seconds: the memtable absorbs those rewrites, while the bulk path's
+    # small files kept RocksDB compacting at a cost that grew with the table (in 300 s engine runs, a thread
+    # of the API process went from ~3% to ~25% of a core, and the rate fell by a fifth; with the memtable,
+    # flat) and left hundreds of files for a lookup to search (docs/figures.md, runs 101-105).
     "jobs_by_id": """
         CREATE TABLE IF NOT EXISTS jobs_by_id (
             id UUID,
@@ -75,6 +81,7 @@ TABLES: dict[str, str] = {
             doc String
         ) ENGINE = EmbeddedRocksDB
         PRIMARY KEY id
+        SETTINGS optimize_for_bulk_insert = 0
     """,
     # Each job's newest row in time order, written by the projector with the jobs rows: list pages (newest
     # first) read a range of this table instead of all of a tenant's jobs. created_at never changes, so a

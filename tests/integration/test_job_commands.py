@@ -222,6 +222,19 @@ async def test_a_batch_answers_each_job_on_its_own(api: httpx.AsyncClient) -> No
     assert listed["pagination"]["total"] == 2, "refused items recorded nothing"
 
 
+async def test_a_batch_over_several_queues_puts_each_job_in_its_own(api: httpx.AsyncClient) -> None:
+    """A batch looks each queue name up once: the answers must still follow each item's own name."""
+    first, second = await queue(api), await queue(api)
+    names = [first["name"], second["name"], "no-such-queue", second["name"], "no-such-queue", first["name"]]
+    response = await api.post("/api/v1/jobs/batch", headers=AUTH,
+                              json={"jobs": [{"queue_name": name, "job_type": "mixed"} for name in names]})
+    assert response.status_code == 200, response.text
+    results = response.json()["data"]["results"]
+    assert [r["status"] for r in results] == [201, 201, 404, 201, 404, 201]
+    assert [r["job"]["queue_id"] for r in results if r["status"] == 201] == [
+        first["id"], second["id"], second["id"], first["id"]]
+
+
 async def test_a_full_batch_of_a_thousand(api: httpx.AsyncClient) -> None:
     q = await queue(api)
     items = [{"queue_name": q["name"], "job_type": "bulk", "payload": {"i": i}} for i in range(1000)]
