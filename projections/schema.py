@@ -69,9 +69,10 @@ TABLES: dict[str, str] = {
     # Inserts go through RocksDB's memtable, not its bulk path (the engine's default), which makes every
     # insert an SST file of its own. The projector writes a few thousand rows twice a second, each job's
     # row two or three times within seconds: the memtable absorbs those rewrites, while the bulk path's
-    # small files kept RocksDB compacting at a cost that grew with the table (in 300 s engine runs, a thread
-    # of the API process went from ~3% to ~25% of a core, and the rate fell by a fifth; with the memtable,
-    # flat) and left hundreds of files for a lookup to search (docs/figures.md, runs 101-105).
+    # small files kept RocksDB compacting at a cost that grew with the table (in 150 s and 300 s engine runs,
+    # a thread of the API process went from a few % to ~25% of a core, and the rate fell by ~15% over
+    # 300 s; with the memtable, flat) and left hundreds of files for a lookup to search (docs/figures.md,
+    # runs 101-106).
     "jobs_by_id": """
         CREATE TABLE IF NOT EXISTS jobs_by_id (
             id UUID,
