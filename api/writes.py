@@ -140,21 +140,18 @@ async def _ask_owner(ctx: AppContext, principal: Principal, command: JobCommand,
 
 
 async def _submit_command(ctx: AppContext, principal: Principal, request: JobSubmitRequest,
-                          known_queues: dict[str, QueueEntry | None] | None = None) -> SubmitJob:
+                          known_queues: dict[str, QueueEntry | None]) -> SubmitJob:
     """Check one submission against the limits and the queue directory, and build its command.
 
-    ``known_queues``: the queues a batch already looked up, by name (a batch is mostly one queue).
+    ``known_queues``: the queues already looked up, by name, filled here (a batch is mostly one queue).
     """
     payload_size = len(orjson.dumps(request.payload))
     if payload_size > ctx.settings.max_payload_bytes:
         raise PayloadTooLarge(f"payload is {payload_size} bytes; the limit is {ctx.settings.max_payload_bytes}",
                               details={"field": "payload", "limit": ctx.settings.max_payload_bytes})
-    if known_queues is not None and request.queue_name in known_queues:
-        queue = known_queues[request.queue_name]
-    else:
-        queue = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
-        if known_queues is not None:
-            known_queues[request.queue_name] = queue
+    if request.queue_name not in known_queues:
+        known_queues[request.queue_name] = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
+    queue = known_queues[request.queue_name]
     if queue is None:
         raise NotFound(f"queue {request.queue_name!r} not found")
     dlq_id = queue.settings.dead_letter_queue_id
@@ -174,7 +171,7 @@ async def submit_job(
 ) -> tuple[JobView, bool]:
     """Returns the job and whether this request created it (False: an idempotent repeat)."""
     principal.require("job:write")
-    command = await _submit_command(ctx, principal, request)
+    command = await _submit_command(ctx, principal, request, {})
     reply = await _ask_owner(ctx, principal, command, request_id)
     return job_view_from_snapshot(_verdict(reply)), reply.created
 
