@@ -19,23 +19,29 @@ import itertools
 import uuid
 from typing import Any
 
-from projections.rows import JOB_COLUMNS, Row
+from projections.rows import JOB_COLUMNS, Row, job_values
 
 _UUID_COLUMNS = frozenset({"organization_id", "project_id", "id", "queue_id", "worker_id"})
-_IS_UUID = tuple(column in _UUID_COLUMNS for column in JOB_COLUMNS)
+_UUID_AT = tuple(index for index, column in enumerate(JOB_COLUMNS) if column in _UUID_COLUMNS)
 
 Packed = tuple[Any, ...]
 
 
 def pack(row: Row) -> Packed:
     """A job row as a tuple in ``JOB_COLUMNS`` order, ids as integers."""
-    return tuple(row[column].int if is_uuid and row[column] is not None else row[column]
-                 for column, is_uuid in zip(JOB_COLUMNS, _IS_UUID, strict=True))
+    values = list(job_values(row))
+    for index in _UUID_AT:
+        if (value := values[index]) is not None:
+            values[index] = value.int
+    return tuple(values)
 
 
 def unpack(packed: Packed) -> Row:
-    return {column: uuid.UUID(int=value) if is_uuid and value is not None else value
-            for column, value, is_uuid in zip(JOB_COLUMNS, packed, _IS_UUID, strict=True)}
+    row = dict(zip(JOB_COLUMNS, packed, strict=True))
+    for index in _UUID_AT:
+        if (value := packed[index]) is not None:
+            row[JOB_COLUMNS[index]] = uuid.UUID(int=value)
+    return row
 
 
 class RecentRows:

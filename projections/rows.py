@@ -18,8 +18,9 @@ a function of its event, for the metrics of a period.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -38,6 +39,8 @@ JOB_COLUMNS = (
     "priority", "max_attempts", "attempt_count", "output", "error_message", "worker_id", "duration_ms",
     "scheduled_for", "idempotency_key", "created_at", "updated_at", "started_at", "completed_at", "version",
 )
+job_values: Callable[[Row], tuple[Any, ...]] = itemgetter(*JOB_COLUMNS)
+"""A job row's values in ``JOB_COLUMNS`` order (one C call: the projector takes two or three per changed job)."""
 JOB_EVENT_COLUMNS = (
     "organization_id", "project_id", "job_id", "event_id", "event_type", "schema_version", "sequence", "occurred_at",
     "actor", "correlation_id", "causation_id", "data", "kafka_partition", "kafka_offset",
@@ -138,9 +141,10 @@ def live_job_rows(stored: list[Row]) -> dict[Any, Row]:
     return live
 
 
-def job_doc_row(row: Row) -> tuple[Any, ...]:
-    """The row of ``jobs_by_id``: the job's columns as one JSON document, under its id."""
-    doc = orjson.dumps({c: row[c] for c in JOB_COLUMNS}, option=orjson.OPT_NAIVE_UTC).decode()
+def job_doc_row(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row of ``jobs_by_id``, from a job row's ``job_values``: its columns as one JSON document, under its id."""
+    row = dict(zip(JOB_COLUMNS, values, strict=True))
+    doc = orjson.dumps(row, option=orjson.OPT_NAIVE_UTC).decode()
     return row["id"], row["organization_id"], row["project_id"], row["version"], doc
 
 
@@ -236,14 +240,15 @@ def rows_for(records: list[LogRecord], current: dict[Any, Row], restated: Collec
     for job_id, row in changed.items():
         before = current.get(job_id)
         if before is not None:  # take the stored state back before writing the new one
-            tables["jobs"].append((*(before[c] for c in JOB_COLUMNS), -1))
-        values = tuple(row[c] for c in JOB_COLUMNS)
+            tables["jobs"].append((*job_values(before), -1))
+        values = job_values(row)
         tables["jobs"].append((*values, 1))
         tables["jobs_by_time"].append(values)
-        tables["jobs_by_id"].append(job_doc_row(row))
+        tables["jobs_by_id"].append(job_doc_row(values))
     for job_id in restated:
         stored = current.get(job_id)
         if job_id not in changed and stored is not None:
-            tables["jobs_by_time"].append(tuple(stored[c] for c in JOB_COLUMNS))
-            tables["jobs_by_id"].append(job_doc_row(stored))
+            values = job_values(stored)
+            tables["jobs_by_time"].append(values)
+            tables["jobs_by_id"].append(job_doc_row(values))
     return dict(tables), changed
