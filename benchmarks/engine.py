@@ -65,6 +65,18 @@ def start_workers(settings: Settings, base_url: str, queue: str, count: int, con
     return workers
 
 
+class WorkerExited(RuntimeError):
+    """A bench worker stopped before the measurements were done: its figures would be of fewer workers, or of
+    none (a worker the API refused to register, for one: ``--concurrency`` above its limit)."""
+
+
+def require_running(workers: list[subprocess.Popen[bytes]], logs: Path) -> None:
+    for n, worker in enumerate(workers):
+        if (code := worker.poll()) is not None:
+            tail = "\n".join((logs / f"worker-{n}.log").read_text(errors="replace").splitlines()[-5:])
+            raise WorkerExited(f"bench worker {n} exited (code {code}); the end of its log:\n{tail}")
+
+
 async def count(client: TaskForgeClient, queue_id: str, status: str) -> int:
     listed = await client.request("GET", f"/jobs?queue_id={queue_id}&status={status}&limit=1")
     return listed["pagination"]["total"]
@@ -328,15 +340,18 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                                                                       "timeout_seconds": 120})
                 workers = start_workers(settings, api.base_url, "bench", worker_count, concurrency, data)
                 await asyncio.sleep(3)
+                require_running(workers, data)
                 pids = {"kafka": [int(broker.pid_file.read_text())], "streams": [s.process.pid for s in streams],
                         "api_and_projector": [api.process.pid], "workers": [w.pid for w in workers],
                         # this process: the submitting client and the log reader that counts completions
                         "bench_client": [os.getpid()]}
                 results["throughput"] = await throughput(client, settings, queue, seconds, pids, warm_up)
+                require_running(workers, data)
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
                 print(json.dumps(results["long_poll_wake_up"]), flush=True)
                 results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20, latency_warm_up)
+                require_running(workers, data)
             # the collector's long pauses in each process (logged by taskforge/gc_pauses.py): every one of them
             # stopped that process's whole event loop
             results["long_gc_pauses"] = {log_file.stem: long_gc_pauses(log_file)
@@ -365,7 +380,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=200,
+                        help="slots per worker, at most 1,000 (the API's limit on a worker's max_concurrent_jobs)")
     parser.add_argument("--streams", type=int, default=1, help="stream-processor instances (one consumer group)")
     parser.add_argument("--warm-up", type=float, default=5.0, metavar="SECONDS",
                         help="seconds of the saturating load before throughput is measured (default 5)")
@@ -381,8 +397,12 @@ def main() -> None:
         overrides = parse_overrides(args.set)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
-    publish("engine", asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
-                                      args.warm_up, args.latency_warm_up, args.keep_logs)))
+    try:
+        results = asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
+                                  args.warm_up, args.latency_warm_up, args.keep_logs))
+    except WorkerExited as exc:
+        sys.exit(f"engine bench stopped: {exc}")
+    publish("engine", results)
 
 
 if __name__ == "__main__":
