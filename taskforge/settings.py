@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$")
     kafka_jvm_options: str = Field(
-        default="", pattern=r"^[A-Za-z0-9:+=._ -]*$", max_length=500,
-        description="Extra JVM options for the local broker, space-separated (e.g. -XX:TieredStopAtLevel=1).",
+        default="-XX:TieredStopAtLevel=1", pattern=r"^[A-Za-z0-9:+=._ -]*$", max_length=500,
+        description="Extra JVM options for the local broker, space-separated. The default stops the JIT at C1: "
+                    "the C2 compiler takes 40-64% of a core in bursts for minutes after a start, which the local "
+                    "broker's short lives (dev, tests, benches) never earn back (docs/figures.md, runs 117-).",
     )
     kafka_start_timeout_seconds: float = Field(default=60.0, gt=0)
     kafka_publish_timeout_seconds: float = Field(
