@@ -24,7 +24,8 @@ from schemas.commands import CommandEnvelope, decode_commands
 from schemas.envelope import Tenant
 from schemas.job import CompleteJob, LeaseJob, SubmitJob
 from schemas.packs import packed
-from streams.job_owner import OwnedJob, handle_command
+from streams.job_holding import holding_bytes, holding_of
+from streams.job_owner import handle_command
 
 PARTITIONS = 6
 ROUNDS = ("submit", "lease", "complete")
@@ -59,11 +60,11 @@ def decide_round(records: list[bytes], table: dict[bytes, bytes]) -> int:
         for command in decode_commands(record):
             assert isinstance(command, CommandEnvelope)
             stored = table.get(command.key)
-            outcome = handle_command(OwnedJob.model_validate_json(stored) if stored is not None else None, command)
+            outcome = handle_command(holding_of(stored) if stored is not None else None, command)
             written += sum(len(e.encoded()) for e in outcome.events) + len(outcome.reply.encoded())
             written += sum(len(n.encoded()) for n in outcome.notices)
             assert outcome.owned is not None
-            table[command.key] = held = outcome.owned.model_dump_json().encode()
+            table[command.key] = held = holding_bytes(outcome.owned)
             written += len(held)
     return written
 

@@ -48,7 +48,8 @@ from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
 from streams.fatal import ending_the_process_on_failure
-from streams.job_owner import OwnedJob, OwnerRound, decide_or_refuse, refused_as_internal
+from streams.job_holding import OwnedJob, UnreadableHolding, holding_bytes, holding_of
+from streams.job_owner import OwnerRound, decide_or_refuse, refused_as_internal
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import decide_queue_or_refuse
 from streams.deciders.identity import Registry
@@ -203,8 +204,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         must not stop the owners' start, which would then fail again at every restart."""
         for key, value in job_state.items():
             try:
-                yield OwnedJob.model_validate_json(value)
-            except ValidationError as exc:
+                yield holding_of(value)
+            except UnreadableHolding as exc:
                 log.error("owner: the table entry of job %s cannot be read, so it has no timers: %s",
                           key.decode(errors="replace"), exc)
 
@@ -212,13 +213,13 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         """Parsed on every use: kept decoded, a live job is ~27 objects for the collector to walk (a cache of
         them made the stream processors' full collections ~200 ms at 7,000 live jobs)."""
         stored = job_state.get(key)
-        return OwnedJob.model_validate_json(stored) if stored is not None else None
+        return holding_of(stored) if stored is not None else None
 
     def hold_jobs(changed: dict[bytes, OwnedJob]) -> list[ChangelogRecord]:
         """The batch's decisions into the table (and its timers); returns the changelog records to append."""
         for owned_job in changed.values():
             timers.note(owned_job)
-        return job_state.write_many({key: owned_job.model_dump_json().encode() for key, owned_job in changed.items()})
+        return job_state.write_many({key: holding_bytes(owned_job) for key, owned_job in changed.items()})
 
     # decided but not yet in the table (its round's events may still be on their way): later rounds see these
     undurable: dict[bytes, OwnedJob] = {}
@@ -234,7 +235,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 key = command.key
                 try:
                     owned = undurable[key] if key in undurable else held_job(key)
-                except ValidationError as exc:  # an entry this build cannot read: that job's commands are refused
+                except UnreadableHolding as exc:  # an entry this build cannot read: that job's commands are refused
                     log.error("owner: the table entry of job %s cannot be read; %s %s refused: %s",
                               command.aggregate_id, command.command_type, command.command_id, exc)
                     owned, outcome = None, refused_as_internal(None, command, exc)

@@ -14,51 +14,15 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
-from schemas.commands import CommandEnvelope, CommandReply, JobSnapshot
+from schemas.commands import CommandEnvelope, CommandReply
 from schemas.dispatch import JobStatusNotice
-from schemas.envelope import EventEnvelope, Tenant, wrap
+from schemas.envelope import EventEnvelope, wrap
 from schemas.job import JobDeadLettered, LeaseJob, SubmitJob
-from streams.deciders.job import Decision, JobNotFound, JobState, dead_letter_submission, decide, evolve
-from streams.owning import AppliedCommand, event_id_for, fault_message, find_applied, refusal_kind, remembered
+from streams.deciders.job import Decision, JobNotFound, dead_letter_submission, decide, evolve
+from streams.job_holding import OwnedJob
+from streams.owning import AppliedCommand, event_id_for, fault_message, refusal_kind, remembered
 
 log = logging.getLogger(__name__)
-
-
-class OwnedJob(BaseModel):
-    """What the owner's table holds per job."""
-
-    model_config = ConfigDict(frozen=True)
-
-    state: JobState
-    tenant: Tenant
-    version: int
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-    recent_commands: tuple[AppliedCommand, ...] = ()
-
-    def applied(self, command_id: uuid.UUID) -> AppliedCommand | None:
-        return find_applied(self.recent_commands, command_id)
-
-    def snapshot(self) -> JobSnapshot:
-        s = self.state
-        return JobSnapshot(
-            id=s.job_id, queue_id=s.queue_id, queue_name=s.queue_name, job_type=s.job_type, payload=s.payload,
-            status=s.status, priority=s.priority, max_attempts=s.max_attempts, attempt_count=s.attempt_count,
-            scheduled_for=s.scheduled_for, idempotency_key=s.idempotency_key, error_message=s.error_message,
-            output=s.output, created_at=self.created_at, updated_at=self.updated_at,
-            lease_id=s.lease.lease_id if s.lease else None, lease_deadline=s.lease.deadline if s.lease else None,
-            worker_id=s.lease.worker_id if s.lease else None,
-        )
-
-    def notice(self) -> JobStatusNotice:
-        """Where the job stands, for its queue's dispatcher."""
-        s = self.state
-        return JobStatusNotice(queue_id=s.queue_id, job_id=s.job_id, organization_id=self.tenant.organization_id,
-                               project_id=self.tenant.project_id, status=s.status, priority=s.priority,
-                               job_type=s.job_type, worker_id=s.lease.worker_id if s.lease else None,
-                               version=self.version)
 
 
 @dataclass(frozen=True)

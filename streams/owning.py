@@ -5,8 +5,7 @@ recent verdicts that lets a redelivered command be answered exactly as the first
 from __future__ import annotations
 
 import uuid
-
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
 
 from schemas.commands import Refusal
 from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
@@ -14,10 +13,12 @@ from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 RECENT_COMMANDS = 32
 
 
-class AppliedCommand(BaseModel):
-    """The verdict on a command that changed the aggregate, so that a redelivery is answered as the first time."""
+@dataclass(frozen=True, slots=True)
+class AppliedCommand:
+    """The verdict on a command that changed the aggregate, so that a redelivery is answered as the first time.
 
-    model_config = ConfigDict(frozen=True)
+    A dataclass (pydantic validates it as a field of the queue owner's model): the job owner makes one per
+    decision."""
 
     command_id: uuid.UUID
     refusal: Refusal | None = None

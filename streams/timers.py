@@ -19,7 +19,7 @@ from typing import Literal
 
 from schemas.commands import CommandEnvelope
 from schemas.job import ExpireLease, JobStatus, PromoteJob
-from streams.job_owner import OwnedJob
+from streams.job_holding import OwnedJob
 
 TimerKind = Literal["promote", "expire"]
 _SLACK = 1_024  # stale entries tolerated on top of the live ones before the heap is rebuilt

@@ -22,7 +22,8 @@ from schemas.job import (
     SubmitJob,
 )
 from schemas.queue import QueueCreated, QueueSettings
-from streams.job_owner import OwnedJob, handle_command
+from streams.job_holding import OwnedJob
+from streams.job_owner import handle_command
 
 
 @dataclass(frozen=True)

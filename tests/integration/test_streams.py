@@ -7,7 +7,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from streams.app import changelog_topic
-from streams.job_owner import OwnedJob
+from streams.job_holding import OwnedJob, holding_of
 from taskforge.settings import Settings
 from tests.support import AUTH, StreamsProcess, eventually
 
@@ -23,7 +23,7 @@ async def changelog_states(settings: Settings) -> dict[str, OwnedJob]:
         while batch := await consumer.getmany(timeout_ms=500):
             for messages in batch.values():
                 for m in messages:
-                    states[m.key.decode()] = OwnedJob.model_validate_json(m.value)
+                    states[m.key.decode()] = holding_of(m.value)
         return states
     finally:
         await consumer.stop()

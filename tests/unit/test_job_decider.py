@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -381,7 +382,7 @@ def test_the_table_is_what_evolve_enforces(event_type: str, status: JobStatus) -
         from streams.deciders.job import Lease
 
         lease = {"lease": Lease(lease_id=uuid.uuid4(), worker_id=WORKER, attempt=1, deadline=NOW)}
-    state = base.model_copy(update={"status": status, **lease})
+    state = replace(base, status=status, **lease)
     allowed, after = TRANSITIONS[event_type]
     if status in allowed:
         result = evolve(state, SAMPLE_EVENTS[event_type])

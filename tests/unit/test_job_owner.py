@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,8 @@ from schemas.job import (
     JobStatus, JobSubmitted, LeaseJob, SubmitJob,
 )
 from streams.deciders.job import IllegalTransition
-from streams.job_owner import Outcome, OwnedJob, decide_or_refuse, handle_command
+from streams.job_holding import OwnedJob
+from streams.job_owner import Outcome, decide_or_refuse, handle_command
 from streams.owning import event_id_for
 
 TENANT = Tenant(organization_id=uuid.uuid4(), project_id=uuid.uuid4())
@@ -142,7 +144,7 @@ def corrupted_held_job() -> tuple[OwnedJob, uuid.UUID]:
     lease_id = uuid.uuid4()
     owned, _ = run(None, envelope(submit()), envelope(LeaseJob(job_id=JOB, lease_id=lease_id, worker_id=uuid.uuid4())))
     assert owned is not None
-    broken = owned.model_copy(update={"state": owned.state.model_copy(update={"status": JobStatus.SUCCEEDED})})
+    broken = replace(owned, state=replace(owned.state, status=JobStatus.SUCCEEDED))
     return broken, lease_id
 
 
@@ -172,7 +174,8 @@ def test_the_fault_boundary_passes_decisions_through_unchanged() -> None:
 
 
 def test_a_holding_too_broken_for_a_notice_is_still_refused_as_internal() -> None:
-    broken = OwnedJob.model_construct(tenant=TENANT)  # no state at all: neither the rules nor a notice can run
+    # a state with no fields at all: neither the rules nor a notice can run
+    broken = OwnedJob(state=object(), tenant=TENANT, version=1, created_at=T0, updated_at=T0)  # type: ignore[arg-type]
     command = envelope(CancelJob(job_id=JOB))
     outcome = decide_or_refuse(broken, command)
     assert outcome.reply.refusal == "internal" and outcome.events == [] and outcome.notices == []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from schemas.envelope import Tenant
 from schemas.job import ExpireLease, JobPolicy, JobStatus, PromoteJob
 from streams.deciders.job import JobState, Lease
-from streams.job_owner import OwnedJob
+from streams.job_holding import OwnedJob
 from streams.timers import Due, TimerHeap, command_for, next_due
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
@@ -19,6 +20,10 @@ def owned(status: JobStatus, **state: object) -> OwnedJob:
     job = JobState(job_id=uuid.uuid4(), queue_id=uuid.uuid4(), job_type="t", payload={}, status=status, priority=0,
                    max_attempts=3, policy=JobPolicy(), **state)  # type: ignore[arg-type]
     return OwnedJob(state=job, tenant=TENANT, version=1, created_at=T0, updated_at=T0)
+
+
+def with_state(job: OwnedJob, **changes: object) -> OwnedJob:
+    return replace(job, state=replace(job.state, **changes))  # type: ignore[arg-type]
 
 
 def test_a_scheduled_job_is_due_at_its_time_and_a_leased_one_at_its_deadline() -> None:
@@ -69,16 +74,14 @@ def test_only_a_jobs_current_timer_is_handed_out() -> None:
     first = Lease(lease_id=uuid.uuid4(), worker_id=uuid.uuid4(), attempt=1, deadline=T0 + timedelta(seconds=30))
     job = owned(JobStatus.PROCESSING, lease=first)
     heap.note(job)
-    extended = job.model_copy(update={"state": job.state.model_copy(update={
-        "lease": first.model_copy(update={"deadline": T0 + timedelta(seconds=90)})})})
+    extended = with_state(job, lease=replace(first, deadline=T0 + timedelta(seconds=90)))
     heap.note(extended)
     assert len(heap) == 1 and heap.stale == 1
     assert heap.pop_due(T0 + timedelta(seconds=60)) == [], "the superseded deadline is not handed out"
     (due,) = heap.pop_due(T0 + timedelta(seconds=90))
     assert due.at == T0 + timedelta(seconds=90) and len(heap) == 0
     heap.note(extended)
-    heap.note(job.model_copy(update={"state": job.state.model_copy(update={"status": JobStatus.SUCCEEDED,
-                                                                           "lease": None})}))
+    heap.note(with_state(job, status=JobStatus.SUCCEEDED, lease=None))
     assert heap.pop_due(T0 + timedelta(hours=1)) == [], "a finished job's deadline never fires"
 
 
@@ -88,8 +91,7 @@ def test_stale_entries_do_not_pile_up() -> None:
         lease = Lease(lease_id=uuid.uuid4(), worker_id=uuid.uuid4(), attempt=1, deadline=T0 + timedelta(seconds=n))
         job = owned(JobStatus.PROCESSING, lease=lease)
         heap.note(job)
-        heap.note(job.model_copy(update={"state": job.state.model_copy(update={"status": JobStatus.SUCCEEDED,
-                                                                               "lease": None})}))
+        heap.note(with_state(job, status=JobStatus.SUCCEEDED, lease=None))
     assert len(heap) == 0
     assert heap.stale <= 1_024 + 1
 
@@ -107,7 +109,6 @@ def test_a_lost_workers_leases_are_found_among_the_current_deadlines() -> None:
     found = heap.leases_of({lost})
     assert sorted(d.job_id for d in found) == sorted(j for j, o in jobs.items() if o.state.lease.worker_id == lost)
     finished = next(o for o in jobs.values() if o.state.lease.worker_id == lost)
-    heap.note(finished.model_copy(update={"state": finished.state.model_copy(update={
-        "status": JobStatus.SUCCEEDED, "lease": None})}))
+    heap.note(with_state(finished, status=JobStatus.SUCCEEDED, lease=None))
     assert [d.job_id for d in heap.leases_of({lost})] != [finished.state.job_id]
     assert len(heap.leases_of({lost})) == 1
