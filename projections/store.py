@@ -31,6 +31,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from clickhouse_connect.driver.insert import InsertContext
 
+from projections.insert_columns import columns_for_insert
 from taskforge.errors import ReadModelUnavailable
 from taskforge.niceness import set_thread_niceness
 from taskforge.settings import Settings
@@ -119,8 +120,9 @@ class ClickHouseStore:
             if (context := self._insert_contexts.get(key)) is None:  # a client is used by one thread at a time
                 context = client.create_insert_context(table, column_names=list(column_names))
                 self._insert_contexts[key] = context
+            context.column_oriented = True
             try:
-                client.insert(data=rows, context=context)
+                client.insert(data=columns_for_insert(rows, context.column_types), context=context)
             finally:
                 context.data = None  # empty for the next insert (the library keeps the last rows until then)
 
