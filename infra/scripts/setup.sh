@@ -10,14 +10,17 @@ need java "Java 17 or newer, for Kafka"
 need mvn "Maven, to resolve the Kafka jars from Maven Central"
 
 # Which interpreter .venv is made from. $PYTHON when set; otherwise the first of the candidates
-# that is Python 3.11+, can make a virtualenv, and links the interpreter into its executable
-# (not --enable-shared). Such a build runs this code 15-20% faster than a shared one: a
+# that is Python 3.11+, can make a virtualenv with pip (venv and ensurepip: Debian ships ensurepip in
+# python3.11-venv), and runs from its executable alone, without loading libpython as a shared
+# library. Such a build runs this code 15-20% faster than a shared one: a
 # distribution's python3 (Debian's is built with PGO and LTO, linked statically) against a
 # default pyenv build (shared libpython, no PGO/LTO), measured with the same packages:
 # 165 against 200 us of CPU per job in the owner's decisions, 1,695-1,743 against ~1,540 jobs/s in
 # the engine bench (docs/figures.md, runs 117-). Without one, the first usable candidate.
-usable() { "$1" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1; }
-linked_in() { "$1" -c 'import sys, sysconfig; sys.exit(0 if not sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)'; }
+usable() { "$1" -c 'import sys, venv, ensurepip; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1; }
+# whether the running interpreter has libpython in its own executable (sysconfig cannot tell: Debian's
+# says Py_ENABLE_SHARED=1, since it builds a shared libpython too, for embedding)
+linked_in() { "$1" -c 'import sys; sys.exit(1 if "libpython" in open("/proc/self/maps").read() else 0)' 2>/dev/null; }
 if [ -z "${PYTHON:-}" ]; then
   fallback=""
   for candidate in /usr/bin/python3 /usr/bin/python3.11 python3; do
@@ -26,10 +29,10 @@ if [ -z "${PYTHON:-}" ]; then
     if linked_in "$candidate"; then PYTHON=$candidate; break; fi
   done
   PYTHON=${PYTHON:-$fallback}
-  [ -n "$PYTHON" ] || { echo "setup: Python 3.11 or newer (with its venv module) is required" >&2; exit 1; }
+  [ -n "$PYTHON" ] || { echo "setup: Python 3.11 or newer (with its venv and ensurepip modules) is required" >&2; exit 1; }
 fi
 need "$PYTHON" "Python 3.11 or newer"
-usable "$PYTHON" || { echo "setup: $PYTHON is not Python 3.11+ with the venv module" >&2; exit 1; }
+usable "$PYTHON" || { echo "setup: $PYTHON is not Python 3.11+ with the venv and ensurepip modules" >&2; exit 1; }
 python_home=$("$PYTHON" -c 'import os, sys; print(os.path.dirname(os.path.abspath(sys._base_executable)))')  # as venv records it
 
 # a .venv made from another interpreter (an older setup's choice, or another $PYTHON) is made again
