@@ -80,8 +80,13 @@ def _model_fields(obj: object) -> dict[str, object]:
 
 def holding_bytes(owned: OwnedJob) -> bytes:
     """The table value of a job, written by orjson (the dataclasses, ids, times and enums natively): the same
-    bytes as pydantic's ``dump_json`` in about 60% of its time."""
-    return orjson.dumps(owned, default=_model_fields, option=orjson.OPT_UTC_Z)
+    bytes as pydantic's ``dump_json`` in about 60% of its time.
+
+    The table keeps an exact-size copy. orjson hands back the buffer it wrote into, shrunk in place, and the
+    allocator keeps the larger block behind it: a table of orjson's own outputs held ~8.9 KB per job instead
+    of ~1.9 KB (60,000 jobs; tests/unit/test_job_holding.py), ~16 MB a second at 2,000 jobs/s.
+    """
+    return memoryview(orjson.dumps(owned, default=_model_fields, option=orjson.OPT_UTC_Z)).tobytes()
 
 
 def holding_of(raw: bytes) -> OwnedJob:
