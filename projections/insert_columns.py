@@ -46,8 +46,8 @@ def _ticks(column: Sequence[Any], per_second: int, memo: dict[tuple[datetime, in
     out: list[Any] = []
     append = out.append
     for value in column:
-        if value is None or type(value) is int:
-            append(value)
+        if value is None:
+            append(None)
             continue
         key = (value, per_second)
         found = memo.get(key)

@@ -6,7 +6,8 @@ the owner's hottest data. The holding is plain slotted dataclasses (``OwnedJob``
 from validated events; the table bytes are written by orjson, which serializes dataclasses,
 ids, times and enums itself, and read back by pydantic's validator for the same dataclasses
 (its JSON parser, in Rust, is faster than anything done by hand in Python here). Against the
-pydantic models they replace: 156 against 164-174 us of CPU per job in ``benchmarks.owner_path``.
+pydantic models they replace: 158-159 against 166-172 us of CPU per job in ``benchmarks.owner_path``
+(three alternated runs).
 
 The JSON is byte for byte what pydantic wrote before (same field names and order, ids as
 strings, times in ISO 8601 with ``Z``), so a table or changelog written by an earlier build
