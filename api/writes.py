@@ -225,16 +225,36 @@ async def submit_jobs(
     )
 
 
+async def _archived_or(ctx: AppContext, principal: Principal, job_id: uuid.UUID, error: TaskForgeError
+                       ) -> TaskForgeError:
+    """An owner that holds no such job may have archived it (``streams.retention``): if the read model has the job,
+    the answer is 409 with how it ended, not 404 for a job that GET still shows. The owner decided; the read
+    model only words the refusal."""
+    if not isinstance(error, NotFound):
+        return error
+    row = await ctx.jobs.get(principal.tenant, job_id)
+    if row is None:
+        return error
+    status = row["status"]
+    return Conflict(f"job {job_id} ended {status} and was archived after its retention; it can no longer change",
+                    details={"status": status, "archived": True})
+
+
+async def _decided_job(ctx: AppContext, principal: Principal, command: JobCommand, request_id: str) -> JobView:
+    reply = await _ask_owner(ctx, principal, command, request_id)
+    if reply.accepted and reply.job is not None:
+        return job_view_from_snapshot(reply.job)
+    raise await _archived_or(ctx, principal, command.job_id, _refusal(reply))
+
+
 async def cancel_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:
     principal.require("job:write")
-    reply = await _ask_owner(ctx, principal, CancelJob(job_id=job_id), request_id)
-    return job_view_from_snapshot(_verdict(reply))
+    return await _decided_job(ctx, principal, CancelJob(job_id=job_id), request_id)
 
 
 async def retry_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:
     principal.require("job:write")
-    reply = await _ask_owner(ctx, principal, RetryJob(job_id=job_id), request_id)
-    return job_view_from_snapshot(_verdict(reply))
+    return await _decided_job(ctx, principal, RetryJob(job_id=job_id), request_id)
 
 
 def _report_command(
@@ -263,8 +283,7 @@ async def report(
 ) -> JobView:
     """A worker's complete, fail or extend, decided by the job's owner against the live lease (409 when stale)."""
     principal.require("job:write")
-    reply = await _ask_owner(ctx, principal, _report_command(ctx, job_id, request), request_id)
-    return job_view_from_snapshot(_verdict(reply))
+    return await _decided_job(ctx, principal, _report_command(ctx, job_id, request), request_id)
 
 
 async def report_many(
@@ -289,7 +308,7 @@ async def report_many(
     replies = await ctx.commands.send_many([envelope for _, envelope in pending]) if pending else []
     for (index, _), reply in zip(pending, replies, strict=True):
         error: TaskForgeError | None = reply if isinstance(reply, TaskForgeError) else (
-            None if reply.accepted else _refusal(reply))
+            None if reply.accepted else await _archived_or(ctx, principal, items[index].job_id, _refusal(reply)))
         if error is None:
             results[index] = ReportResult(job_id=items[index].job_id, status=200)
         else:

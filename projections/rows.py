@@ -61,6 +61,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {"jobs": JOB_TABLE_COLUMNS, "jobs_by_time"
                                        "job_outcomes": OUTCOME_COLUMNS, "queues": QUEUE_COLUMNS,
                                        "workers": WORKER_COLUMNS}
 JOB_EVENT_TYPES = frozenset({"JobSubmitted", *TRANSITIONS})
+#: job events that the history records but the job's row does not show: a refused report, and the owner letting
+#: go of an ended job (the read model keeps the job as it ended)
+_ROW_UNCHANGED = frozenset({"JobReportRejected", "JobArchived"})
 
 Row = dict[str, Any]
 
@@ -99,7 +102,7 @@ def job_row_after(row: Row | None, record: LogRecord) -> Row | None:
             "idempotency_key": event.idempotency_key, "created_at": e.occurred_at, "updated_at": e.occurred_at,
             "started_at": None, "completed_at": None, "version": version,
         }
-    if row is None or version <= row["version"] or e.event_type == "JobReportRejected":
+    if row is None or version <= row["version"] or e.event_type in _ROW_UNCHANGED:
         return None
     after = TRANSITIONS[e.event_type][1]
     changes: Row = {"version": version, "updated_at": e.occurred_at}

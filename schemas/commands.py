@@ -20,8 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializeAsAny, Valid
 from schemas.packs import unpacked
 from schemas.envelope import Tenant, UndecodableEvent
 from schemas.job import (
-    CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobCommand, JobStatus, LeaseJob, PromoteJob, RetryJob,
-    SubmitJob,
+    ArchiveJob, CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobCommand, JobStatus, LeaseJob, PromoteJob,
+    RetryJob, SubmitJob,
 )
 from schemas.queue import (
     CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueRecord, ResumeQueue, UpdateQueue,
@@ -31,7 +31,7 @@ AnyCommand = JobCommand | QueueCommand
 COMMAND_TYPES: dict[str, type[AnyCommand]] = {
     cls.__name__: cls
     for cls in (SubmitJob, LeaseJob, CompleteJob, FailJob, ExtendLease, ExpireLease, PromoteJob, CancelJob, RetryJob,
-                CreateQueue, UpdateQueue, PauseQueue, ResumeQueue, DeleteQueue)
+                ArchiveJob, CreateQueue, UpdateQueue, PauseQueue, ResumeQueue, DeleteQueue)
 }
 
 

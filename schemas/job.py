@@ -37,6 +37,10 @@ class JobStatus(StrEnum):
     - ``succeeded``, ``cancelled``: terminal.
     - ``failed``, ``dead_lettered``: terminal, except that a manual retry starts a new
       round of attempts (to ``pending``).
+
+    A terminal job without an idempotency key is archived once its retention has passed
+    (``JobArchived``, ``streams.retention``): its owner no longer holds it, so a command for
+    it is not found there (the API answers 409, archived); the read model keeps it as it ended.
     """
 
     PENDING = "pending"
@@ -144,6 +148,16 @@ class CancelJob(JobCommand):
 
 class RetryJob(JobCommand):
     """A person asks for a new round of attempts for a failed or dead-lettered job."""
+
+
+class ArchiveJob(JobCommand):
+    """From the owner's retention timer (``streams.retention``): the job ended long enough ago.
+
+    ``round`` is the job's round when the timer saw it ended: a manual retry since starts another
+    round, and makes this command a no-op even if the new round has ended too.
+    """
+
+    round: int = Field(ge=1)
 
 
 # --- events: what happened to the job ------------------------------------------------------
@@ -284,6 +298,20 @@ class JobRetried(DomainEvent):
 
     job_id: uuid.UUID
     round: int = Field(ge=2)
+
+
+@register_event
+class JobArchived(DomainEvent):
+    """The job's owner stopped holding it, its retention over (``streams.retention``).
+
+    The job stays in the read model as it ended; commands for it find no job at its owner.
+    """
+
+    event_type = "JobArchived"
+    schema_version = 1
+
+    job_id: uuid.UUID
+    status: JobStatus
 
 
 @register_event

@@ -59,6 +59,7 @@ from streams.tables import (
 )
 from streams.handover import HandOvers
 from streams.pipeline import GroupCommit, Stages
+from streams.retention import ArchiveSchedule, Retention, archive_command, due_for_archive
 from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
@@ -198,16 +199,22 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     # event a batch was handled under (streams/tables.py)
     job_state = add_table(app, KeyPartitionedTable, "job-state", settings.topic_partitions)
     timers = TimerHeap()
+    archives = ArchiveSchedule(Retention.from_settings(settings))
 
-    def readable_holdings() -> Iterator[OwnedJob]:
+    def readable_holdings() -> Iterator[tuple[bytes, OwnedJob]]:
         """Every job the table holds, skipping (and logging) entries this build cannot read: one such entry
         must not stop the owners' start, which would then fail again at every restart."""
         for key, value in job_state.items():
             try:
-                yield holding_of(value)
+                yield key, holding_of(value)
             except UnreadableHolding as exc:
                 log.error("owner: the table entry of job %s cannot be read, so it has no timers: %s",
                           key.decode(errors="replace"), exc)
+
+    def noted_for_archive(holdings: Iterable[tuple[bytes, OwnedJob]]) -> Iterator[OwnedJob]:
+        for key, owned in holdings:
+            archives.note(key, owned)
+            yield owned
 
     def held_job(key: bytes) -> OwnedJob | None:
         """Parsed on every use: kept decoded, a live job is ~27 objects for the collector to walk (a cache of
@@ -215,14 +222,18 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         stored = job_state.get(key)
         return holding_of(stored) if stored is not None else None
 
-    def hold_jobs(changed: dict[bytes, OwnedJob]) -> list[ChangelogRecord]:
-        """The batch's decisions into the table (and its timers); returns the changelog records to append."""
-        for owned_job in changed.values():
-            timers.note(owned_job)
-        return job_state.write_many({key: holding_bytes(owned_job) for key, owned_job in changed.items()})
+    def hold_jobs(changed: dict[bytes, OwnedJob | None]) -> list[ChangelogRecord]:
+        """The batch's decisions into the table (and its timers); returns the changelog records to append.
+        An archived job (None) leaves the table, which tells the changelog with a tombstone."""
+        for key, owned_job in changed.items():
+            if owned_job is not None:
+                timers.note(owned_job)
+                archives.note(key, owned_job)
+        return job_state.write_many({key: holding_bytes(owned_job) if owned_job is not None else None
+                                     for key, owned_job in changed.items()})
 
     # decided but not yet in the table (its round's events may still be on their way): later rounds see these
-    undurable: dict[bytes, OwnedJob] = {}
+    undurable: dict[bytes, OwnedJob | None] = {}
 
     async def decide_round(events: list[faust.types.EventT]) -> OwnerRound:
         """Each command sees the state the commands before it left, in this round or an earlier one."""
@@ -243,7 +254,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                     outcome = decide_or_refuse(owned, command)
                 decided.appended.extend(outcome.events)
                 decided.follow_ups.extend(outcome.follow_ups)
-                if outcome.owned is not None and outcome.owned is not owned:
+                if outcome.archived or (outcome.owned is not None and outcome.owned is not owned):
                     undurable[key] = decided.changed[key] = outcome.owned
                 if command.wants_reply:
                     decided.replies.append(outcome.reply)
@@ -266,7 +277,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         await asyncio.gather(write_table_until_done(event_log, hold_jobs(changed)),
                              send_packed(topics.job_replies, [reply for r in rounds for reply in r.replies]))
         for key, owned in changed.items():
-            if undurable.get(key) is owned:  # not decided again since
+            if key in undurable and undurable[key] is owned:  # not decided again since
                 del undurable[key]
 
     @app.agent(job_commands, name="job-owner")
@@ -572,10 +583,13 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:
         """The table now holds exactly this instance's partitions: their due times are ours."""
-        timers.rebuild(readable_holdings())
+        archives.clear()
+        timers.rebuild(noted_for_archive(readable_holdings()))  # one pass over the table, parsing each entry once
+        archives.settle()
         rebuild_dispatch()
         hand_overs.clear()
-        log.info("owner: %d timers, %d queues dispatched after rebalance", len(timers), len(queues))
+        log.info("owner: %d timers, %d jobs to archive, %d queues dispatched after rebalance", len(timers),
+                 len(archives), len(queues))
 
     @app.timer(settings.timer_interval_ms / 1000)
     async def fire_due_timers() -> None:
@@ -585,6 +599,10 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             owned_job = held_job(str(due.job_id).encode())
             if owned_job is not None:
                 commands.append(command_for(due, owned_job, now))
+        for key in archives.pop_due(now):
+            owned_job = held_job(key)
+            if owned_job is not None and due_for_archive(owned_job, archives.retention, now):
+                commands.append(archive_command(owned_job, now))
         await send_packed(topics.job_commands, commands)
 
     return app

@@ -32,6 +32,8 @@ class Outcome:
     reply: CommandReply
     follow_ups: list[CommandEnvelope] = field(default_factory=list)
     notices: list[JobStatusNotice] = field(default_factory=list)
+    archived: bool = False
+    """The job was archived: its table entry is to be deleted (``owned`` is None)."""
 
 
 @dataclass
@@ -42,7 +44,8 @@ class OwnerRound:
     follow_ups: list[CommandEnvelope] = field(default_factory=list)
     notices: list[JobStatusNotice] = field(default_factory=list)
     replies: list[CommandReply] = field(default_factory=list)
-    changed: dict[bytes, OwnedJob] = field(default_factory=dict)
+    changed: dict[bytes, OwnedJob | None] = field(default_factory=dict)
+    """The holdings this round wrote, by table key; None for a job it archived."""
 
 
 def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand) -> Outcome:
@@ -92,6 +95,9 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
             created_at=owned.created_at if owned is not None else now, updated_at=now,
             recent_commands=remembered(owned.recent_commands if owned is not None else (), record),
         )
+    archived = owned is not None and state is None and bool(envelopes)
+    if archived:
+        new_owned = None  # nothing is kept: a redelivered ArchiveJob finds no job and does nothing
 
     follow_ups = []
     for event in decision.events:
@@ -114,7 +120,8 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     )
     # the dispatcher hears of every change, and of every offer (a refused one frees its slot)
     notices = [new_owned.notice()] if new_owned is not None and (envelopes or isinstance(command.data, LeaseJob)) else []
-    return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups, notices=notices)
+    return Outcome(owned=new_owned, events=envelopes, reply=reply, follow_ups=follow_ups, notices=notices,
+                   archived=archived)
 
 
 def decide_or_refuse(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:

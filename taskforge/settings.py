@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         default=100, ge=10, le=5_000, description="How often stream processors look for due timers (scheduled jobs, "
         "retry backoff, lease deadlines)."
     )
+    job_retention_seconds: int = Field(
+        default=86_400, ge=1, le=366 * 86_400,
+        description="How long the job owners keep a succeeded or cancelled job after its last event, before they "
+        "archive it (streams/retention.py): its reports are then answered from the read model, which keeps the job. "
+        "Jobs submitted with an idempotency key are never archived.",
+    )
+    failed_job_retention_seconds: int = Field(
+        default=7 * 86_400, ge=1, le=366 * 86_400,
+        description="The same for failed and dead-lettered jobs, which can be retried by hand until archived.",
+    )
     dispatch_interval_ms: int = Field(
         default=5, ge=1, le=1_000, description="How often dispatchers look at every waiting lease request (time up, "
         "work freed without a record); work that becomes ready is offered at once."

@@ -35,6 +35,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+async def changelog_entries(settings: Settings, table: str = "job-state") -> dict[str, bytes | None]:
+    """Each key's last record in a stream-processor table's changelog topic, read from the start (None: a
+    tombstone, the entry was deleted)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.app import changelog_topic
+
+    consumer = AIOKafkaConsumer(changelog_topic(settings, table), bootstrap_servers=settings.bootstrap_servers,
+                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        entries: dict[str, bytes | None] = {}
+        while batch := await consumer.getmany(timeout_ms=500):
+            for messages in batch.values():
+                for m in messages:
+                    entries[m.key.decode()] = m.value
+        return entries
+    finally:
+        await consumer.stop()
+
+
 def scoped_settings(data_dir: Path, kafka_port: int, controller_port: int, **overrides: Any) -> Settings:
     """Settings for one test scope: its own topic prefix and ClickHouse database."""
     unique = uuid.uuid4().hex[:10]

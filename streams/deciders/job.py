@@ -20,10 +20,10 @@ from pydantic import AwareDatetime
 
 from schemas.envelope import DomainEvent
 from schemas.job import (
-    MAX_ATTEMPTS, CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, FailureReason, JobAttemptFailed,
-    JobBecameReady, JobCancelled, JobCommand, JobDeadLettered, JobFailed, JobLeased, JobLeaseExtended, JobPolicy,
-    JobReportRejected, JobRetried, JobRetryScheduled, JobStatus, JobSubmitted, JobSucceeded, LeaseJob, PromoteJob,
-    RejectionReason, ReportKind, RetryJob, SubmitJob,
+    MAX_ATTEMPTS, TERMINAL_STATUSES, ArchiveJob, CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob,
+    FailureReason, JobArchived, JobAttemptFailed, JobBecameReady, JobCancelled, JobCommand, JobDeadLettered, JobFailed,
+    JobLeased, JobLeaseExtended, JobPolicy, JobReportRejected, JobRetried, JobRetryScheduled, JobStatus, JobSubmitted,
+    JobSucceeded, LeaseJob, PromoteJob, RejectionReason, ReportKind, RetryJob, SubmitJob,
 )
 from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 
@@ -175,6 +175,8 @@ def decide(state: JobState | None, command: JobCommand, now: datetime) -> Decisi
     if isinstance(command, SubmitJob):
         return _submit(state, command, now)
     if state is None:
+        if isinstance(command, ArchiveJob):
+            return accept()  # archived already (a redelivered timer command)
         return refuse(JobNotFound(f"job {command.job_id} not found"))
     return _decide(command, state, now)
 
@@ -331,6 +333,17 @@ def _retry(command: RetryJob, state: JobState, now: datetime) -> Decision:
                                   "jobs can be retried"))
 
 
+@_decide.register
+def _archive(command: ArchiveJob, state: JobState, now: datetime) -> Decision:
+    """The retention timer sends this only once the job's retention has passed (``streams.retention``); the rule
+    is what must still hold when the owner decides it. A job submitted with an idempotency key is never archived:
+    its id is derived from the key, and a repeat of the key must keep finding it rather than create a job that
+    the read model, which keeps the first, could not tell apart from it."""
+    if state.status in TERMINAL_STATUSES and state.idempotency_key is None and state.round == command.round:
+        return accept(JobArchived(job_id=state.job_id, status=state.status))
+    return accept()  # retried since, or never to be archived: nothing to do
+
+
 # --- evolve ------------------------------------------------------------------------------------
 
 _ANY = frozenset(JobStatus)
@@ -347,6 +360,7 @@ TRANSITIONS: dict[str, tuple[frozenset[JobStatus], JobStatus | None]] = {
     "JobCancelled": (frozenset({JobStatus.PENDING, JobStatus.SCHEDULED}), JobStatus.CANCELLED),
     "JobRetried": (frozenset({JobStatus.FAILED, JobStatus.DEAD_LETTERED}), JobStatus.PENDING),
     "JobReportRejected": (_ANY, None),
+    "JobArchived": (TERMINAL_STATUSES, None),  # the owner holds no state after it: evolve gives None
 }
 
 
@@ -364,6 +378,8 @@ def evolve(state: JobState | None, event: DomainEvent) -> JobState | None:
     allowed, after = rule
     if state.status not in allowed:
         raise IllegalTransition(f"{event.event_type} is not allowed when a job is {state.status.value}")
+    if isinstance(event, JobArchived):
+        return None
     changes = _changes(event, state)
     if after is not None:
         changes["status"] = after

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from streams.app import changelog_topic
 from streams.job_holding import OwnedJob, holding_of
 from taskforge.settings import Settings
-from tests.support import AUTH, StreamsProcess, eventually
+from tests.support import AUTH, StreamsProcess, changelog_entries, eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def changelog_states(settings: Settings) -> dict[str, OwnedJob]:
-    consumer = AIOKafkaConsumer(changelog_topic(settings, "job-state"), bootstrap_servers=settings.bootstrap_servers,
-                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        states = {}
-        while batch := await consumer.getmany(timeout_ms=500):
-            for messages in batch.values():
-                for m in messages:
-                    states[m.key.decode()] = holding_of(m.value)
-        return states
-    finally:
-        await consumer.stop()
+    return {key: holding_of(value) for key, value in (await changelog_entries(settings)).items() if value is not None}
 
 
 async def test_the_owner_table_holds_each_job_as_decided(api: httpx.AsyncClient, settings: Settings,

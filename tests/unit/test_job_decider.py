@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from schemas.envelope import DomainEvent
 from schemas.job import (
-    TERMINAL_STATUSES, CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobAttemptFailed, JobBecameReady,
+    TERMINAL_STATUSES, ArchiveJob, CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob, JobArchived,
+    JobAttemptFailed, JobBecameReady,
     JobCancelled, JobCommand, JobDeadLettered, JobFailed, JobLeased, JobLeaseExtended, JobPolicy, JobReportRejected,
     JobRetried, JobRetryScheduled, JobStatus, JobSubmitted, JobSucceeded, LeaseJob, PromoteJob, RetryJob, SubmitJob,
 )
@@ -349,6 +350,63 @@ def test_succeeded_and_cancelled_jobs_cannot_be_retried(finish: str) -> None:
     assert isinstance(history.when(RetryJob(job_id=JOB)).refusal, JobNotRetryable)
 
 
+# --- archiving (the owner letting go of an ended job, streams/retention.py) ---------------------------
+
+
+def ended(how: str, **submit_overrides: Any) -> History:
+    """A job that ended the way ``how`` says."""
+    if how == "cancelled":
+        return History(submit(**submit_overrides), CancelJob(job_id=JOB))
+    policy = POLICY.model_copy(update={"dead_letter_queue_id": uuid.uuid4()}) if how == "dead_lettered" else POLICY
+    history, lease_id = leased(max_attempts=1, policy=policy, **submit_overrides)
+    if how == "succeeded":
+        history.when(CompleteJob(job_id=JOB, lease_id=lease_id))
+    else:
+        history.when(FailJob(job_id=JOB, lease_id=lease_id, error_message="x"))
+    return history
+
+
+@pytest.mark.parametrize("how", ["succeeded", "cancelled", "failed", "dead_lettered"])
+def test_an_ended_job_is_archived_and_its_owner_keeps_nothing(how: str) -> None:
+    history = ended(how)
+    assert history.status.value == how
+    decision = history.when(ArchiveJob(job_id=JOB, round=1))
+    assert decision.accepted and decision.events == (JobArchived(job_id=JOB, status=JobStatus(how)),)
+    assert history.state is None and replay(history.events) is None
+    # after it, the job is unknown to its owner: a report or a retry finds nothing, a second archive does nothing
+    assert isinstance(history.when(RetryJob(job_id=JOB)).refusal, JobNotFound)
+    assert isinstance(history.when(CompleteJob(job_id=JOB, lease_id=uuid.uuid4())).refusal, JobNotFound)
+    again = history.when(ArchiveJob(job_id=JOB, round=1))
+    assert again.accepted and again.events == ()
+
+
+@pytest.mark.parametrize("status", ["pending", "scheduled", "processing"])
+def test_a_job_that_has_not_ended_is_not_archived(status: str) -> None:
+    if status == "processing":
+        history, _ = leased()
+    else:
+        history = History(submit(scheduled_for=NOW + timedelta(hours=1) if status == "scheduled" else None))
+    assert history.status.value == status
+    decision = history.when(ArchiveJob(job_id=JOB, round=1))
+    assert decision.accepted and decision.events == () and history.status.value == status
+
+
+def test_a_job_submitted_with_an_idempotency_key_is_never_archived() -> None:
+    history = ended("succeeded", idempotency_key="order-42")
+    decision = history.when(ArchiveJob(job_id=JOB, round=1))
+    assert decision.events == () and history.status is JobStatus.SUCCEEDED
+
+
+def test_an_archive_meant_for_a_round_before_a_manual_retry_does_nothing() -> None:
+    history = ended("failed")
+    history.when(RetryJob(job_id=JOB))
+    history.when(LeaseJob(job_id=JOB, lease_id=(second := uuid.uuid4()), worker_id=WORKER))
+    history.when(FailJob(job_id=JOB, lease_id=second, error_message="again"))
+    assert history.status is JobStatus.FAILED and history.state is not None and history.state.round == 2
+    assert history.when(ArchiveJob(job_id=JOB, round=1)).events == ()
+    assert history.when(ArchiveJob(job_id=JOB, round=2)).events == (JobArchived(job_id=JOB, status=JobStatus.FAILED),)
+
+
 # --- the transition table -------------------------------------------------------------------------
 
 SAMPLE_EVENTS: dict[str, DomainEvent] = {
@@ -365,6 +423,7 @@ SAMPLE_EVENTS: dict[str, DomainEvent] = {
     "JobCancelled": JobCancelled(job_id=JOB),
     "JobRetried": JobRetried(job_id=JOB, round=2),
     "JobReportRejected": JobReportRejected(job_id=JOB, lease_id=uuid.uuid4(), report="complete", reason="superseded"),
+    "JobArchived": JobArchived(job_id=JOB, status=JobStatus.SUCCEEDED),
 }
 
 
@@ -386,7 +445,10 @@ def test_the_table_is_what_evolve_enforces(event_type: str, status: JobStatus) -
     allowed, after = TRANSITIONS[event_type]
     if status in allowed:
         result = evolve(state, SAMPLE_EVENTS[event_type])
-        assert result is not None and result.status is (after or status)
+        if event_type == "JobArchived":
+            assert result is None  # the owner keeps nothing of an archived job
+        else:
+            assert result is not None and result.status is (after or status)
     else:
         with pytest.raises(IllegalTransition):
             evolve(state, SAMPLE_EVENTS[event_type])
@@ -425,7 +487,7 @@ def test_backoff_never_exceeds_its_cap_and_never_shrinks(delay: int, cap: int, m
 
 STEP = st.tuples(
     st.sampled_from(["lease", "complete", "fail", "fail_final", "extend", "expire", "lost", "promote", "cancel",
-                     "retry", "stale_complete"]),
+                     "retry", "stale_complete", "archive"]),
     st.integers(0, 150),  # seconds the clock moves first
     st.booleans(),  # use the live lease (True) or another one
 )
@@ -444,7 +506,10 @@ def test_random_lives_keep_every_invariant(steps: list[tuple[str, int, bool]], m
     for kind, advance, use_live in steps:
         at += timedelta(seconds=advance)
         state = history.state
-        assert state is not None
+        if state is None:  # archived: every later command finds no job and changes nothing
+            decision = history.when(RetryJob(job_id=JOB) if kind == "retry" else ArchiveJob(job_id=JOB, round=1), at)
+            assert decision.events == () and (kind != "retry" or isinstance(decision.refusal, JobNotFound))
+            continue
         live = state.lease.lease_id if state.lease else None
         lease_id = live if use_live and live else uuid.uuid4()
         before = state.status
@@ -460,10 +525,16 @@ def test_random_lives_keep_every_invariant(steps: list[tuple[str, int, bool]], m
             "promote": lambda: PromoteJob(job_id=JOB),
             "cancel": lambda: CancelJob(job_id=JOB),
             "retry": lambda: RetryJob(job_id=JOB),
+            "archive": lambda: ArchiveJob(job_id=JOB, round=state.round if use_live else state.round + 1),
         }[kind]()
         decision = history.when(command, at)
         after = history.state
-        assert after is not None
+        if after is None:  # only an ended job is archived, and only for its current round
+            assert isinstance(command, ArchiveJob) and before in TERMINAL_STATUSES and command.round == state.round
+            assert decision.events == (JobArchived(job_id=JOB, status=before),)
+            continue
+        if isinstance(command, ArchiveJob):
+            assert decision.events == () and (before not in TERMINAL_STATUSES or command.round != state.round)
 
         # succeeded and cancelled are for good; failed and dead-lettered leave only by a manual retry
         if ended_for_good:

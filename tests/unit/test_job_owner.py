@@ -10,7 +10,7 @@ from typing import Any
 from schemas.commands import CommandEnvelope
 from schemas.envelope import Tenant
 from schemas.job import (
-    CancelJob, CompleteJob, FailJob, JobCancelled, JobCommand, JobDeadLettered, JobPolicy, JobReportRejected,
+    ArchiveJob, CancelJob, CompleteJob, FailJob, JobArchived, JobCancelled, JobCommand, JobDeadLettered, JobPolicy, JobReportRejected,
     JobStatus, JobSubmitted, LeaseJob, SubmitJob,
 )
 from streams.deciders.job import IllegalTransition
@@ -79,6 +79,25 @@ def test_cancel_is_decided_and_numbered_after_the_submission() -> None:
     assert isinstance(event.data, JobCancelled) and event.sequence == 2
     assert cancel.reply.job is not None and cancel.reply.job.status is JobStatus.CANCELLED
     assert owned is not None and owned.updated_at == T0 + timedelta(seconds=1)
+
+
+def test_an_archived_job_leaves_nothing_to_hold_and_no_notice() -> None:
+    owned, _ = run(None, envelope(submit()), envelope(CancelJob(job_id=JOB)))
+    assert owned is not None
+    archive = envelope(ArchiveJob(job_id=JOB, round=1), T0 + timedelta(days=1), wants_reply=False)
+    outcome = handle_command(owned, archive)
+    (event,) = outcome.events
+    assert isinstance(event.data, JobArchived) and event.data.status is JobStatus.CANCELLED and event.sequence == 3
+    assert outcome.archived and outcome.owned is None and outcome.notices == []
+    # the same command redelivered once the entry is gone: nothing more
+    again = handle_command(None, archive)
+    assert again.events == [] and not again.archived and again.reply.accepted
+
+
+def test_an_archive_that_changes_nothing_is_not_an_archival() -> None:
+    owned, _ = run(None, envelope(submit()))
+    outcome = handle_command(owned, envelope(ArchiveJob(job_id=JOB, round=1), wants_reply=False))
+    assert outcome.events == [] and not outcome.archived and outcome.owned is owned
 
 
 def test_another_tenants_job_is_not_found() -> None:

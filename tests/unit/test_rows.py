@@ -11,7 +11,7 @@ import orjson
 from projections.rows import COLUMNS, LogRecord, job_from_doc, job_row_after, live_job_rows, rows_for
 from schemas.envelope import DomainEvent, Tenant, wrap
 from schemas.job import (
-    JobAttemptFailed, JobCancelled, JobFailed, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
+    JobArchived, JobAttemptFailed, JobCancelled, JobFailed, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
     JobSucceeded,
 )
 from schemas.queue import QueueCreated, QueueDeleted, QueuePaused, QueueSettings
@@ -137,6 +137,16 @@ def test_a_rejected_report_is_history_only() -> None:
     tables, changed = rows_for([rejected], {JOB: row})
     assert "jobs" not in tables and "jobs_by_time" not in tables and changed == {}
     assert len(tables["job_events"]) == 1
+
+
+def test_an_archived_job_keeps_its_row_as_it_ended_and_the_history_records_it() -> None:
+    row = job_row_after(None, record(submitted(status=JobStatus.PENDING), 1))
+    cancelled = job_row_after(row, record(JobCancelled(job_id=JOB), 2))
+    archived = record(JobArchived(job_id=JOB, status=JobStatus.CANCELLED), 3)
+    assert job_row_after(cancelled, archived) is None
+    tables, changed = rows_for([archived], {JOB: cancelled})
+    assert "jobs" not in tables and "jobs_by_id" not in tables and changed == {}
+    assert [r[4] for r in tables["job_events"]] == ["JobArchived"]
 
 
 def test_the_time_ordered_copy_gets_each_changed_jobs_new_row_alone() -> None:
