@@ -38,3 +38,22 @@ def test_a_worker_never_asks_for_more_jobs_than_one_lease_call_allows() -> None:
         return await worker._reserve()  # noqa: SLF001
 
     assert asyncio.run(reserve()) == MAX_LEASE_BATCH
+
+
+def test_a_poller_that_finds_its_free_slots_taken_waits_instead_of_asking_for_none() -> None:
+    import asyncio
+
+    async def race() -> tuple[int, int]:
+        worker = taskforge_sdk.Worker("http://127.0.0.1:1", "tf_x", queues=["q"], concurrency=10)
+        worker._slots = asyncio.Condition()  # noqa: SLF001 - what run_async sets up
+        worker._lease_share = 5  # noqa: SLF001
+        worker._in_flight = 8  # noqa: SLF001 - two free: both pollers wait briefly for a fair share
+        first = asyncio.create_task(worker._reserve())  # noqa: SLF001
+        second = asyncio.create_task(worker._reserve())  # noqa: SLF001
+        taken = await first  # the two free slots; the second poller finds none left when its wait ends
+        await asyncio.sleep(0.1)
+        assert not second.done(), "the second poller must wait for a slot, not return zero"
+        await worker._release(3)  # noqa: SLF001 - three jobs finish
+        return taken, await asyncio.wait_for(second, 1)
+
+    assert asyncio.run(race()) == (2, 3)

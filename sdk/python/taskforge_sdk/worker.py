@@ -158,14 +158,18 @@ class Worker:
         """Wait for a free slot (briefly, for a fair share of them), then reserve every free one for a lease call."""
         assert self._slots is not None
         async with self._slots:
-            await self._slots.wait_for(lambda: self._in_flight < self.concurrency)
-            if self._in_flight and self.concurrency - self._in_flight < self._lease_share:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slots.wait_for(
-                        lambda: self.concurrency - self._in_flight >= self._lease_share), LEASE_GATHER)
-            free = min(self.concurrency - self._in_flight, MAX_LEASE_BATCH)
-            self._in_flight += free
-            return free
+            while True:
+                await self._slots.wait_for(lambda: self._in_flight < self.concurrency)
+                if self._in_flight and self.concurrency - self._in_flight < self._lease_share:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._slots.wait_for(
+                            lambda: self.concurrency - self._in_flight >= self._lease_share), LEASE_GATHER)
+                # another poller may have taken the free slots while this one waited for more: then wait again,
+                # rather than ask for zero jobs (the API refuses max_jobs=0 with a 422)
+                free = min(self.concurrency - self._in_flight, MAX_LEASE_BATCH)
+                if free > 0:
+                    self._in_flight += free
+                    return free
 
     async def _release(self, count: int) -> None:
         assert self._slots is not None
