@@ -33,7 +33,9 @@ from aiokafka import TopicPartition
 
 from producers.topics import Topics
 from projections.recent_rows import RecentRows
-from projections.rows import COLUMNS, JOB_COLUMNS, LogRecord, Row, is_job_event, live_job_rows, rows_for
+from projections.rows import (
+    COLUMNS, JOB_COLUMNS, LogRecord, Row, is_job_event, live_job_rows, may_change_job_row, rows_for,
+)
 from projections.schema import ensure_schema
 from projections.store import ClickHouseStore
 from projections.tail import TopicTail
@@ -99,7 +101,8 @@ class Projector:
         wanted: dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]] = defaultdict(set)
         for record in records:
             job_id = record.envelope.aggregate_id
-            if not is_job_event(record) or job_id in current or job_id in created:
+            # an archive comes a day after the job's last change, its row long gone from the cache: not looked up
+            if not may_change_job_row(record) or job_id in current or job_id in created:
                 continue
             if (cached := self._rows.get(job_id)) is not None:
                 current[job_id] = cached

@@ -82,6 +82,11 @@ def is_job_event(record: LogRecord) -> bool:
     return record.envelope.event_type in JOB_EVENT_TYPES
 
 
+def may_change_job_row(record: LogRecord) -> bool:
+    """Whether the job's stored row is needed to apply this event (a history-only one leaves it as it is)."""
+    return record.envelope.event_type in JOB_EVENT_TYPES and record.envelope.event_type not in _ROW_UNCHANGED
+
+
 def _sequence(envelope: EventEnvelope) -> int:
     return envelope.sequence if envelope.sequence is not None else 1
 

@@ -49,7 +49,7 @@ from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
 from streams.fatal import ending_the_process_on_failure
 from streams.job_holding import OwnedJob, UnreadableHolding, holding_bytes, holding_of
-from streams.job_owner import OwnerRound, decide_or_refuse, refused_as_internal
+from streams.job_owner import Outcome, OwnerRound, decide_or_refuse, refused_as_internal
 from streams.identity_owner import follow_registry, handle_identity_commands
 from streams.queue_owner import decide_queue_or_refuse
 from streams.deciders.identity import Registry
@@ -234,6 +234,23 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     # decided but not yet in the table (its round's events may still be on their way): later rounds see these
     undurable: dict[bytes, OwnedJob | None] = {}
+    job_owner: GroupCommit[OwnerRound] | None = None  # the running owner's, for the rounds of its own
+
+    def holding_now(key: bytes) -> OwnedJob | None:
+        """What the owner's next decision on a job starts from: its decided state not yet durable, else the table.
+        Raises ``UnreadableHolding`` for a table entry this build cannot read."""
+        return undurable[key] if key in undurable else held_job(key)
+
+    def take(decided: OwnerRound, command: CommandEnvelope, owned: OwnedJob | None, outcome: Outcome) -> None:
+        """One decision into its round; the commands after it see its state."""
+        decided.appended.extend(outcome.events)
+        decided.follow_ups.extend(outcome.follow_ups)
+        key = command.key
+        if outcome.archived or (outcome.owned is not None and outcome.owned is not owned):
+            undurable[key] = decided.changed[key] = outcome.owned
+        if command.wants_reply:
+            decided.replies.append(outcome.reply)
+        decided.notices.extend(outcome.notices)
 
     async def decide_round(events: list[faust.types.EventT]) -> OwnerRound:
         """Each command sees the state the commands before it left, in this round or an earlier one."""
@@ -243,23 +260,41 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 if isinstance(command, UndecodableEvent):
                     log.error("owner: skipping an undecodable command at offset %d: %s", event.message.offset, command)
                     continue
-                key = command.key
                 try:
-                    owned = undurable[key] if key in undurable else held_job(key)
+                    owned = holding_now(command.key)
                 except UnreadableHolding as exc:  # an entry this build cannot read: that job's commands are refused
                     log.error("owner: the table entry of job %s cannot be read; %s %s refused: %s",
                               command.aggregate_id, command.command_type, command.command_id, exc)
                     owned, outcome = None, refused_as_internal(None, command, exc)
                 else:
                     outcome = decide_or_refuse(owned, command)
-                decided.appended.extend(outcome.events)
-                decided.follow_ups.extend(outcome.follow_ups)
-                if outcome.archived or (outcome.owned is not None and outcome.owned is not owned):
-                    undurable[key] = decided.changed[key] = outcome.owned
-                if command.wants_reply:
-                    decided.replies.append(outcome.reply)
-                decided.notices.extend(outcome.notices)
+                take(decided, command, owned, outcome)
         return decided
+
+    def archive_due_jobs(now: datetime) -> None:
+        """The jobs past their retention, archived in a round of the owner's own (``streams.retention``).
+
+        Decided here, between the owner's rounds, rather than sent through Kafka like the other timers'
+        commands: an ``ArchiveJob`` would only come back to this process, and the trip through Kafka (encode,
+        append, fetch, decode, parse the holding again) was half of what archiving cost the owner. The round
+        goes through the owner's stages after every round decided before it, so its events, then its
+        tombstones, are durable in order; a crash before them leaves the holding, and the rebuilt schedule
+        archives it again with the same ids.
+        """
+        running = job_owner
+        if running is None:
+            return  # not owning now (a rebalance): the entries wait
+        decided = OwnerRound()
+        for key in archives.pop_due(now):
+            try:
+                owned = holding_now(key)
+            except UnreadableHolding:
+                continue  # refused and logged whenever a command for it comes; never archived
+            if owned is not None and due_for_archive(owned, archives.retention, now):
+                command = archive_command(owned, now)
+                take(decided, command, owned, decide_or_refuse(owned, command))
+        if decided.changed:
+            running.stages.put(decided)
 
     async def append_decisions(rounds: list[OwnerRound]) -> None:
         """Everything a decision implies goes out before the table records it: a crash before the table
@@ -284,10 +319,15 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     @ending_the_process_on_failure  # streams/fatal.py
     async def own_jobs(stream: faust.StreamT) -> None:
         """Commands decided as they arrive, made durable by group commit (``streams.pipeline``)."""
+        nonlocal job_owner
         undurable.clear()  # what a failed run decided is not in the log: its commands come again
-        await GroupCommit(decide_round, [append_decisions, record_decisions], max_round=settings.owner_batch_max,
-                          max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
-                          gather_seconds=settings.owner_batch_linger_ms / 1000).run(stream)
+        job_owner = GroupCommit(decide_round, [append_decisions, record_decisions], max_round=settings.owner_batch_max,
+                                max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
+                                gather_seconds=settings.owner_batch_linger_ms / 1000)
+        try:
+            await job_owner.run(stream)
+        finally:
+            job_owner = None
 
     # --- queue catalogues: one per project, one owner per catalogue --------------------------
     queue_commands = app.topic(topics.queue_commands, key_type=bytes, value_type=bytes)
@@ -599,10 +639,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             owned_job = held_job(str(due.job_id).encode())
             if owned_job is not None:
                 commands.append(command_for(due, owned_job, now))
-        for key in archives.pop_due(now):
-            owned_job = held_job(key)
-            if owned_job is not None and due_for_archive(owned_job, archives.retention, now):
-                commands.append(archive_command(owned_job, now))
+        archive_due_jobs(now)
         await send_packed(topics.job_commands, commands)
 
     return app

@@ -6,9 +6,10 @@ hour at 2,000 jobs/s. A job that has ended is still needed for a while: a manual
 failed or dead-lettered job is decided from it, and a worker's late report is answered 409
 from it. So a terminal job is archived once its retention has passed since its last event:
 ``job_retention_seconds`` for succeeded and cancelled jobs, ``failed_job_retention_seconds``
-for failed and dead-lettered ones. The owner decides the ``ArchiveJob`` that the timer sends
-(``streams.deciders.job``), appends ``JobArchived``, and deletes the entry (a tombstone in the
-changelog). The read model keeps the job as it ended. A job submitted with an idempotency key
+for failed and dead-lettered ones. The owner's timer decides an ``ArchiveJob`` for each due job
+in a round of the owner's own (``streams.app``, ``archive_due_jobs``; the rules in
+``streams.deciders.job``), which appends ``JobArchived`` and deletes the entry (a tombstone in
+the changelog). The read model keeps the job as it ended. A job submitted with an idempotency key
 is never archived (its key must keep finding it; the decider says why).
 
 Jobs end in about the order of their last events and each class has one retention, so each
@@ -108,8 +109,8 @@ def due_for_archive(owned: OwnedJob | None, retention: Retention, now: datetime)
 
 
 def archive_command(owned: OwnedJob, now: datetime) -> CommandEnvelope:
-    """The command a due entry sends. Its id is derived from the job's round and version, so a timer that fires
-    again before the archive is recorded sends the same command, which the owner then recognises."""
+    """The command a due entry makes. Its id is derived from the job's round and version, so an archive decided
+    again after a crash (before its tombstone was durable) gives the same events, with the same ids."""
     state = owned.state
     command_id = uuid.uuid5(state.job_id, f"archive:{state.round}:{owned.version}")
     return CommandEnvelope.of(ArchiveJob(job_id=state.job_id, round=state.round), tenant=owned.tenant,

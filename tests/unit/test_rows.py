@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
-from projections.rows import COLUMNS, LogRecord, job_from_doc, job_row_after, live_job_rows, rows_for
+from projections.rows import (
+    COLUMNS, LogRecord, job_from_doc, job_row_after, live_job_rows, may_change_job_row, rows_for,
+)
 from schemas.envelope import DomainEvent, Tenant, wrap
 from schemas.job import (
     JobArchived, JobAttemptFailed, JobCancelled, JobFailed, JobLeased, JobReportRejected, JobRetryScheduled, JobStatus, JobSubmitted,
@@ -147,6 +149,8 @@ def test_an_archived_job_keeps_its_row_as_it_ended_and_the_history_records_it() 
     tables, changed = rows_for([archived], {JOB: cancelled})
     assert "jobs" not in tables and "jobs_by_id" not in tables and changed == {}
     assert [r[4] for r in tables["job_events"]] == ["JobArchived"]
+    # so the projector does not look the row up for it (it would be long gone from its cache)
+    assert not may_change_job_row(archived) and may_change_job_row(record(JobCancelled(job_id=JOB), 2))
 
 
 def test_the_time_ordered_copy_gets_each_changed_jobs_new_row_alone() -> None:
