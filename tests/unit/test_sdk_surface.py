@@ -57,3 +57,40 @@ def test_a_poller_that_finds_its_free_slots_taken_waits_instead_of_asking_for_no
         return taken, await asyncio.wait_for(second, 1)
 
     assert asyncio.run(race()) == (2, 3)
+
+
+def test_a_call_that_does_not_complete_is_an_api_error_503() -> None:
+    """Real sockets on loopback: nothing listening, and a server that closes each connection unanswered. Both
+    were httpx errors before, which the worker's loops (they catch ApiError and OSError) did not expect:
+    a poller, the heartbeat or the reporter that met one ended."""
+    import asyncio
+    import socket
+
+    from taskforge_sdk.client import UNREACHABLE, ApiError, TaskForgeClient
+
+    async def failure(base_url: str) -> ApiError:
+        async with TaskForgeClient(base_url, "tf_x", timeout=5) as client:
+            try:
+                await client.request("POST", "/jobs/batch/complete", {"reports": []})
+            except ApiError as exc:
+                return exc
+        raise AssertionError("the call succeeded")
+
+    async def both() -> tuple[ApiError, ApiError]:
+        with socket.socket() as probe:  # a port with nothing listening
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        refused = await failure(f"http://127.0.0.1:{closed_port}")
+
+        async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1)
+            writer.close()
+
+        server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            dropped = await failure(f"http://127.0.0.1:{port}")
+        return refused, dropped
+
+    for error in asyncio.run(both()):
+        assert error.status == 503 and error.code == UNREACHABLE and "/jobs/batch/complete" in error.message

@@ -7,6 +7,11 @@ from typing import Any
 import httpx
 
 
+UNREACHABLE = "API_UNREACHABLE"
+"""The code of an ``ApiError`` raised when the call did not complete (status 503): it may or may not have
+reached the API, so only calls that are safe to repeat are repeated."""
+
+
 class ApiError(Exception):
     """A TaskForge error envelope: ``status``, ``code`` (e.g. RESOURCE_CONFLICT), ``message``."""
 
@@ -34,8 +39,18 @@ class TaskForgeClient:
         kwargs: dict[str, Any] = {"json": json}
         if timeout is not None:
             kwargs["timeout"] = timeout
-        response = await self._http.request(method, path, **kwargs)
-        body = response.json()
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            # connect, read, write, timeout or protocol failures (a connection the server closed as it was
+            # reused, for one): answered like a 503, which every caller retries or reports, instead of an
+            # httpx error that the worker's loops did not expect and that ended them
+            raise ApiError(503, UNREACHABLE, f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:  # not the API's envelope (a proxy's error page): keep its status
+            status = response.status_code if response.status_code >= 400 else 502
+            raise ApiError(status, "BAD_RESPONSE", response.text[:200]) from exc
         if response.status_code >= 400:
             error = body.get("error", {})
             raise ApiError(response.status_code, error.get("code", "HTTP_ERROR"), error.get("message", ""),
