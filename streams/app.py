@@ -58,7 +58,7 @@ from streams.tables import (
     KEY_SEPARATOR, ChangelogRecord, KeyPartitionedTable, QueuePartitionedTable, add_table, queue_key,
 )
 from streams.handover import HandOvers
-from streams.pipeline import GroupCommit, Stages
+from streams.pipeline import Decide, GroupCommit, Stage, Stages
 from streams.retention import ArchiveSchedule, Retention, archive_command, due_for_archive
 from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
@@ -70,6 +70,7 @@ from taskforge.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+D = TypeVar("D")
 _APPEND_RETRY_SECONDS = 1.0
 # faust writes a table's changelog one record at a time, each awaited; without a linger, aiokafka's sender
 # sent most of them as produce requests of their own (the stream processors' largest cost in a profile)
@@ -232,6 +233,12 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         return job_state.write_many({key: holding_bytes(owned_job) if owned_job is not None else None
                                      for key, owned_job in changed.items()})
 
+    def group_commit(decide: Decide[D], stages: Sequence[Stage[D]]) -> GroupCommit[D]:
+        """A job owner's or dispatcher's pipeline (``streams.pipeline``), sized by the same settings."""
+        return GroupCommit(decide, stages, max_round=settings.owner_batch_max,
+                           max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
+                           gather_seconds=settings.owner_batch_linger_ms / 1000)
+
     # decided but not yet in the table (its round's events may still be on their way): later rounds see these
     undurable: dict[bytes, OwnedJob | None] = {}
     job_owner: GroupCommit[OwnerRound] | None = None  # the running owner's, for the rounds of its own
@@ -321,9 +328,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         """Commands decided as they arrive, made durable by group commit (``streams.pipeline``)."""
         nonlocal job_owner
         undurable.clear()  # what a failed run decided is not in the log: its commands come again
-        job_owner = GroupCommit(decide_round, [append_decisions, record_decisions], max_round=settings.owner_batch_max,
-                                max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
-                                gather_seconds=settings.owner_batch_linger_ms / 1000)
+        job_owner = group_commit(decide_round, [append_decisions, record_decisions])
         try:
             await job_owner.run(stream)
         finally:
@@ -430,9 +435,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         made again, and the job's owner refuses the duplicate: a lost slot, never a double lease.
         """
         nonlocal dispatcher
-        dispatcher = GroupCommit(dispatch_round, [make_dispatch_durable], max_round=settings.owner_batch_max,
-                                 max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
-                                 gather_seconds=settings.owner_batch_linger_ms / 1000)
+        dispatcher = group_commit(dispatch_round, [make_dispatch_durable])
         try:
             await dispatcher.run(stream)
         finally:
