@@ -623,6 +623,13 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             log.warning("releasing %d leases of %d lost workers", len(commands), len(lost))
             await send_packed(topics.job_commands, commands)
 
+    @app.on_partitions_revoked.connect
+    async def stop_archiving(sender: object, *_: object, **__: object) -> None:
+        """Archives are decided here, not sent to the job's owner: from the moment partitions may move until the
+        schedule is rebuilt for those this instance then owns, it decides none (another instance may own the
+        job by then, and a job has one writer)."""
+        archives.clear()
+
     @app.on_rebalance_complete.connect
     async def rebuild_timers(sender: object, **_: object) -> None:
         """The table now holds exactly this instance's partitions: their due times are ours."""
