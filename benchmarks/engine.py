@@ -368,7 +368,12 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
             for w in workers:
                 w.terminate()
             for w in workers:
-                w.wait(timeout=30)
+                try:
+                    w.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # still stop the rest: left running, they took CPU from later runs
+                    print(f"bench worker {w.pid} did not stop within 30 s of SIGTERM; killed", flush=True)
+                    w.kill()
+                    w.wait()
             api.stop()
             for instance in streams:
                 instance.stop()
