@@ -97,7 +97,7 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         )
     archived = owned is not None and state is None and bool(envelopes)
     if archived:
-        new_owned = None  # nothing is kept: a redelivered ArchiveJob finds no job and does nothing
+        new_owned = None  # nothing is kept: an ArchiveJob decided again finds no job and does nothing
 
     follow_ups = []
     for event in decision.events:

@@ -10,7 +10,7 @@ for failed and dead-lettered ones. The owner's timer decides an ``ArchiveJob`` f
 in a round of the owner's own (``streams.app``, ``archive_due_jobs``; the rules in
 ``streams.deciders.job``), which appends ``JobArchived`` and deletes the entry (a tombstone in
 the changelog). The read model keeps the job as it ended. A job submitted with an idempotency key
-is never archived (its key must keep finding it; the decider says why).
+is never archived (its key must keep finding it; ``streams.deciders.job.archivable`` says why).
 
 Jobs end in about the order of their last events and each class has one retention, so each
 class's archive times come in order: a FIFO per class, not a heap. An entry goes stale when
@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 
 from schemas.commands import CommandEnvelope
 from schemas.job import ArchiveJob, JobStatus
+from streams.deciders.job import archivable
 from streams.job_holding import OwnedJob
 from taskforge.settings import Settings
 
-_ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})
-_FAILED = frozenset({JobStatus.FAILED, JobStatus.DEAD_LETTERED})
+_ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})  # the other ended ones: failed, dead-lettered
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +49,9 @@ class Retention:
 
     def archive_at(self, owned: OwnedJob) -> datetime | None:
         """When the job is to be archived, if it ever is as it stands."""
-        state = owned.state
-        if state.idempotency_key is not None:
+        if not archivable(owned.state):
             return None
-        if state.status in _ENDED:
-            return owned.updated_at + self.ended
-        if state.status in _FAILED:
-            return owned.updated_at + self.failed
-        return None
+        return owned.updated_at + (self.ended if owned.state.status in _ENDED else self.failed)
 
 
 class ArchiveSchedule:

@@ -176,7 +176,7 @@ def decide(state: JobState | None, command: JobCommand, now: datetime) -> Decisi
         return _submit(state, command, now)
     if state is None:
         if isinstance(command, ArchiveJob):
-            return accept()  # archived already (a redelivered timer command)
+            return accept()  # archived already: nothing left to archive
         return refuse(JobNotFound(f"job {command.job_id} not found"))
     return _decide(command, state, now)
 
@@ -333,13 +333,18 @@ def _retry(command: RetryJob, state: JobState, now: datetime) -> Decision:
                                   "jobs can be retried"))
 
 
+def archivable(state: JobState) -> bool:
+    """Whether the job, as it stands, may be archived once its retention has passed: it has ended, and it was not
+    submitted with an idempotency key. A keyed job's id is derived from the key, so a repeat of the key must keep
+    finding it rather than create a job that the read model, which keeps the first, could not tell apart."""
+    return state.status in TERMINAL_STATUSES and state.idempotency_key is None
+
+
 @_decide.register
 def _archive(command: ArchiveJob, state: JobState, now: datetime) -> Decision:
-    """The retention timer sends this only once the job's retention has passed (``streams.retention``); the rule
-    is what must still hold when the owner decides it. A job submitted with an idempotency key is never archived:
-    its id is derived from the key, and a repeat of the key must keep finding it rather than create a job that
-    the read model, which keeps the first, could not tell apart from it."""
-    if state.status in TERMINAL_STATUSES and state.idempotency_key is None and state.round == command.round:
+    """Made by the retention timer only once the job's retention has passed (``streams.retention``); the rule is
+    what must still hold when the owner decides it."""
+    if archivable(state) and state.round == command.round:
         return accept(JobArchived(job_id=state.job_id, status=state.status))
     return accept()  # retried since, or never to be archived: nothing to do
 
