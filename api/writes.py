@@ -28,6 +28,7 @@ from schemas.api.workers import (
 )
 from schemas.job import CancelJob, CompleteJob, ExtendLease, FailJob, JobCommand, JobPolicy, RetryJob, SubmitJob
 from schemas.dispatch import LiveJobsQuery
+from schemas.ids import derived_id
 from schemas.queue import (
     CreateQueue, DeleteQueue, PauseQueue, QueueCommand, QueueRecord, ResumeQueue, UpdateQueue,
 )
@@ -112,7 +113,7 @@ def _job_id_for(principal: Principal, idempotency_key: str | None) -> uuid.UUID:
     """A keyed submission's id is derived from (project, key): racing repeats reach the same owner."""
     if idempotency_key is None:
         return uuid.uuid4()
-    return uuid.uuid5(principal.tenant.project_id, f"idempotency-key:{idempotency_key}")
+    return derived_id(principal.tenant.project_id, f"idempotency-key:{idempotency_key}")
 
 
 def _refusal(reply: CommandReply) -> TaskForgeError:

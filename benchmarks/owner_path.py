@@ -22,6 +22,7 @@ from typing import Any
 from benchmarks.foundation import machine, publish
 from schemas.commands import CommandEnvelope, decode_commands
 from schemas.envelope import Tenant
+from schemas.ids import derived_id
 from schemas.job import CompleteJob, LeaseJob, SubmitJob
 from schemas.packs import packed
 from streams.job_holding import holding_bytes, holding_of
@@ -37,8 +38,8 @@ def commands_of(round_: str, jobs: list[uuid.UUID], tenant: Tenant, queue_id: uu
     now = datetime.now(UTC)
     out = []
     for job_id in jobs:
-        offer_id = uuid.uuid5(job_id, "offer")
-        lease_id = uuid.uuid5(offer_id, "lease")
+        offer_id = derived_id(job_id, "offer")
+        lease_id = derived_id(offer_id, "lease")
         if round_ == "submit":
             out.append(CommandEnvelope.of(
                 SubmitJob(job_id=job_id, queue_id=queue_id, queue_name="bench", job_type="noop", payload={},

@@ -18,6 +18,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from schemas.job import JobStatus
+from schemas.ids import derived_id
 from schemas.packs import unpacked
 
 
@@ -101,7 +102,7 @@ def decode_dispatch(raw: bytes) -> list[AnyDispatchMessage | ValueError]:
 
 def lease_command_id(request_id: uuid.UUID, index: int) -> uuid.UUID:
     """The id of the ``index``-th ``LeaseJob`` a request leads to: known to the API before it is sent."""
-    return uuid.uuid5(request_id, f"lease-{index}")
+    return derived_id(request_id, f"lease-{index}")
 
 
 class LeaseRequestDone(BaseModel):

@@ -42,6 +42,7 @@ from schemas.dispatch import (
     lease_command_id,
 )
 from schemas.envelope import EventEnvelope, Tenant, UndecodableEvent, decode
+from schemas.ids import derived_id
 from schemas.packs import packed
 from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
@@ -416,7 +417,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         for index, job in enumerate(offers):
             command_id = lease_command_id(request.request_id, index)
             commands.append(CommandEnvelope.of(
-                LeaseJob(job_id=job.job_id, lease_id=uuid.uuid5(command_id, "lease"), worker_id=request.worker_id),
+                LeaseJob(job_id=job.job_id, lease_id=derived_id(command_id, "lease"), worker_id=request.worker_id),
                 tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id), issued_at=now,
                 command_id=command_id, actor=f"worker:{request.worker_id}",
             ))
@@ -530,7 +531,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         log.info("dispatcher: cancelling %d jobs of a deleted queue", len(jobs))
         cancellations.extend(CommandEnvelope.of(
             CancelJob(job_id=job.job_id), tenant=Tenant(organization_id=job.organization_id, project_id=job.project_id),
-            issued_at=now, command_id=uuid.uuid5(job.job_id, f"queue-deleted-{job.version}"),
+            issued_at=now, command_id=derived_id(job.job_id, f"queue-deleted-{job.version}"),
             actor="taskforge:queue-deleted", wants_reply=False,
         ) for job in jobs)
 
@@ -616,7 +617,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             if owned is not None and lease is not None and lease.worker_id in lost:
                 commands.append(CommandEnvelope.of(
                     ExpireLease(job_id=owned.state.job_id, lease_id=lease.lease_id, reason="worker_lost"),
-                    tenant=owned.tenant, issued_at=now, command_id=uuid.uuid5(lease.lease_id, "worker-lost"),
+                    tenant=owned.tenant, issued_at=now, command_id=derived_id(lease.lease_id, "worker-lost"),
                     actor="taskforge:worker-watch", wants_reply=False,
                 ))
         if commands:

@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from schemas.commands import JobSnapshot
 from schemas.dispatch import JobStatusNotice
 from schemas.envelope import Tenant
-from streams.deciders.job import JobState, Lease
+from streams.deciders.job import JobState
 from streams.owning import AppliedCommand, find_applied
 
 

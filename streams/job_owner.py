@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from schemas.commands import CommandEnvelope, CommandReply
 from schemas.dispatch import JobStatusNotice
 from schemas.envelope import EventEnvelope, wrap
+from schemas.ids import derived_id
 from schemas.job import JobDeadLettered, LeaseJob, SubmitJob
 from streams.deciders.job import Decision, JobNotFound, dead_letter_submission, decide, evolve
 from streams.job_holding import OwnedJob
@@ -104,7 +105,7 @@ def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
         if isinstance(event, JobDeadLettered) and state is not None:
             copy: SubmitJob = dead_letter_submission(state, event)
             follow_ups.append(CommandEnvelope.of(
-                copy, tenant=tenant, issued_at=now, command_id=uuid.uuid5(command.command_id, "dead-letter"),
+                copy, tenant=tenant, issued_at=now, command_id=derived_id(command.command_id, "dead-letter"),
                 correlation_id=command.correlation_id, actor="taskforge:dead-letter", wants_reply=False,
             ))
 

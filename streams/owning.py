@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from schemas.commands import Refusal
+from schemas.ids import derived_id
 from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 
 RECENT_COMMANDS = 32
@@ -37,7 +38,7 @@ def find_applied(recent: tuple[AppliedCommand, ...], command_id: uuid.UUID) -> A
 
 
 def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
-    return uuid.uuid5(command_id, f"event-{index}")
+    return derived_id(command_id, f"event-{index}")
 
 
 def fault_message(owner: str, command_type: str, exc: BaseException) -> str:

@@ -20,13 +20,12 @@ the entry comes due, and a job that ends again is noted again.
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas.commands import CommandEnvelope
+from schemas.ids import derived_id
 from schemas.job import ArchiveJob, JobStatus
 from streams.deciders.job import archivable
 from streams.job_holding import OwnedJob
@@ -107,6 +106,6 @@ def archive_command(owned: OwnedJob, now: datetime) -> CommandEnvelope:
     """The command a due entry makes. Its id is derived from the job's round and version, so an archive decided
     again after a crash (before its tombstone was durable) gives the same events, with the same ids."""
     state = owned.state
-    command_id = uuid.uuid5(state.job_id, f"archive:{state.round}:{owned.version}")
+    command_id = derived_id(state.job_id, f"archive:{state.round}:{owned.version}")
     return CommandEnvelope.of(ArchiveJob(job_id=state.job_id, round=state.round), tenant=owned.tenant,
                               issued_at=now, command_id=command_id, actor="taskforge:retention", wants_reply=False)

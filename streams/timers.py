@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Literal
 
 from schemas.commands import CommandEnvelope
+from schemas.ids import derived_id
 from schemas.job import ExpireLease, JobStatus, PromoteJob
 from streams.job_holding import OwnedJob
 
@@ -107,6 +108,6 @@ def command_for(due: Due, owned: OwnedJob, now: datetime) -> CommandEnvelope:
     """The command a due timer sends. Its id is derived, so a re-sent timer is the same command."""
     command = (PromoteJob(job_id=due.job_id) if due.kind == "promote"
                else ExpireLease(job_id=due.job_id, lease_id=due.lease_id, reason="timeout"))
-    command_id = uuid.uuid5(due.job_id, f"timer:{due.kind}:{due.at.isoformat()}:{due.lease_id}")
+    command_id = derived_id(due.job_id, f"timer:{due.kind}:{due.at.isoformat()}:{due.lease_id}")
     return CommandEnvelope.of(command, tenant=owned.tenant, issued_at=now, command_id=command_id,
                               actor="taskforge:timer", wants_reply=False)

@@ -15,12 +15,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.ids import derived_id
+
 # Stable ids of the bootstrap tenant, so that a restarted dev system keeps its data
 # under the same organization and project.
 _BOOTSTRAP_NAMESPACE = uuid.UUID("6f1f1f5e-6b1c-4f53-9c55-0c7f6b2f7a10")
-BOOTSTRAP_ORGANIZATION_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "organization")
-BOOTSTRAP_PROJECT_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "project")
-BOOTSTRAP_KEY_ID = uuid.uuid5(_BOOTSTRAP_NAMESPACE, "api-key")
+BOOTSTRAP_ORGANIZATION_ID = derived_id(_BOOTSTRAP_NAMESPACE, "organization")
+BOOTSTRAP_PROJECT_ID = derived_id(_BOOTSTRAP_NAMESPACE, "project")
+BOOTSTRAP_KEY_ID = derived_id(_BOOTSTRAP_NAMESPACE, "api-key")
 _PLACEHOLDER_SECRETS = {"secret", "changeme", "change-me", "jwt-secret", "your-secret-key", "default"}
 
 

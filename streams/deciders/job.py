@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime
 
 from schemas.envelope import DomainEvent
+from schemas.ids import derived_id
 from schemas.job import (
     MAX_ATTEMPTS, TERMINAL_STATUSES, ArchiveJob, CancelJob, CompleteJob, ExpireLease, ExtendLease, FailJob,
     FailureReason, JobArchived, JobAttemptFailed, JobBecameReady, JobCancelled, JobCommand, JobDeadLettered, JobFailed,
@@ -154,7 +155,7 @@ def backoff_delay(attempt: int, policy: JobPolicy) -> float:
 
 def dead_letter_job_id(job_id: uuid.UUID, round_: int) -> uuid.UUID:
     """The id of a job's dead-letter copy: derived, so a redelivered decision makes no second copy."""
-    return uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{job_id}:{round_}")
+    return derived_id(_DEAD_LETTER_NAMESPACE, f"{job_id}:{round_}")
 
 
 def dead_letter_submission(state: JobState, event: JobDeadLettered) -> SubmitJob:
