@@ -7,14 +7,25 @@ in-flight request to come back: up to 1.5 s whenever the partitions it does cove
 Every agent of the stream processors (owners, dispatchers) reads through this one consumer,
 so that wait was added to every hop of a job's life. Measured with ``benchmarks/engine.py``:
 the owner decided commands ~1.5 s after they were appended.
+
+The same consumer hands each record to the agents through ``wait_first(deliver(record),
+suspend_flow.wait())``: four tasks and at least two turns of the event loop per record, even when
+the delivery (a put into a stream's buffer with room) never waits. The turns are what cost: every
+other ready task of the process (a decision round, a durability stage) runs in each, so the records
+of one fetch reached the owners tens of milliseconds after the fetch (``docs/figures.md``, runs
+177-184). ``PromptConsumer.wait_first`` runs such a delivery at once, in the drain loop's own task,
+and falls back to faust's race only when the delivery has to wait.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
 
 
 class PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
@@ -30,6 +41,54 @@ class PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: igno
 class PromptConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     def _new_consumer_thread(self) -> PromptConsumerThread:
         return PromptConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def wait_first(self, *coros: Any, timeout: float | None = None) -> WaitResults:
+        """faust's drain loop delivers each record with ``wait_first(deliver, suspend_flow.wait())``.
+
+        While the flow runs, the delivery is stepped here until it first has to wait. Most deliveries
+        finish in that step, which makes them the winner faust's race would have found one loop turn
+        later. A delivery that has to wait (a full buffer, a rebalance holding the conductor's lock)
+        is finished by ``finish_started`` in faust's own race, so a suspended flow still abandons it.
+        Any other call, or a call while the flow is suspended or the service stopping, is faust's.
+        """
+        if (timeout is not None or len(coros) != 2 or not all(isinstance(c, Coroutine) for c in coros)
+                or self.suspend_flow.is_set() or self.should_stop):
+            return await super().wait_first(*coros, timeout=timeout)
+        delivery, suspended = coros
+        try:
+            waiting_on = delivery.send(None)
+        except StopIteration as done:
+            suspended.close()  # never started: faust's race would have cancelled it
+            return WaitResults([delivery], [done.value], False)
+        except BaseException:
+            suspended.close()  # the delivery's error propagates, as from faust's race
+            raise
+        return await super().wait_first(finish_started(delivery, waiting_on), suspended)
+
+
+async def finish_started(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    """Run ``coro``, already stepped once and now waiting on ``waiting_on``, to its end as its task would.
+
+    A task that finds its coroutine waiting on a future resumes it when the future is done (whatever its
+    outcome: the coroutine's own ``await`` reads it); a bare ``yield`` (``asyncio.sleep(0)``) is one loop
+    turn. Cancelled, it cancels that future, as ``Task.cancel`` does, and the coroutine sees the
+    cancellation where it waits; one that was not waiting on a future gets the ``CancelledError`` thrown in.
+    """
+    while True:
+        throw: BaseException | None = None
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)
+            else:
+                waiting_on._asyncio_future_blocking = False  # noqa: SLF001 - as a task does with what it is handed
+                await asyncio.wait([waiting_on])
+        except asyncio.CancelledError as cancelled:
+            if waiting_on is None or not waiting_on.cancel():
+                throw = cancelled
+        try:
+            waiting_on = coro.send(None) if throw is None else coro.throw(throw)
+        except StopIteration as done:
+            return done.value
 
 
 class PromptTransport(faust_aiokafka.Transport):  # type: ignore[misc]
