@@ -226,15 +226,11 @@ async def submit_jobs(
     )
 
 
-async def _archived_or(ctx: AppContext, principal: Principal, job_id: uuid.UUID, error: TaskForgeError
-                       ) -> TaskForgeError:
-    """An owner that holds no such job may have archived it (``streams.retention``): if the read model has the job,
-    the answer is 409 with how it ended, not 404 for a job that GET still shows. The owner decided; the read
-    model only words the refusal."""
-    if not isinstance(error, NotFound):
-        return error
-    row = await ctx.jobs.get(principal.tenant, job_id)
-    if row is None:
+def _archived_or(error: TaskForgeError, job_id: uuid.UUID, row: dict[str, Any] | None) -> TaskForgeError:
+    """An owner that holds no such job may have archived it (``streams.retention``): if the read model has the job
+    (``row``), the answer is 409 with how it ended, not 404 for a job that GET still shows. The owner decided; the
+    read model only words the refusal."""
+    if not isinstance(error, NotFound) or row is None:
         return error
     status = row["status"]
     return Conflict(f"job {job_id} ended {status} and was archived after its retention; it can no longer change",
@@ -243,9 +239,10 @@ async def _archived_or(ctx: AppContext, principal: Principal, job_id: uuid.UUID,
 
 async def _decided_job(ctx: AppContext, principal: Principal, command: JobCommand, request_id: str) -> JobView:
     reply = await _ask_owner(ctx, principal, command, request_id)
-    if reply.accepted and reply.job is not None:
-        return job_view_from_snapshot(reply.job)
-    raise await _archived_or(ctx, principal, command.job_id, _refusal(reply))
+    try:
+        return job_view_from_snapshot(_verdict(reply))
+    except NotFound as refusal:
+        raise _archived_or(refusal, command.job_id, await ctx.jobs.get(principal.tenant, command.job_id)) from None
 
 
 async def cancel_job(ctx: AppContext, principal: Principal, job_id: uuid.UUID, request_id: str) -> JobView:
@@ -307,14 +304,22 @@ async def report_many(
                                                   correlation_id=request_id, actor=principal.subject,
                                                   reply_with_job=False)))  # the answer is the verdict alone
     replies = await ctx.commands.send_many([envelope for _, envelope in pending]) if pending else []
-    for (index, _), reply in zip(pending, replies, strict=True):
-        error: TaskForgeError | None = reply if isinstance(reply, TaskForgeError) else (
-            None if reply.accepted else await _archived_or(ctx, principal, items[index].job_id, _refusal(reply)))
+    refusals: dict[int, TaskForgeError] = {
+        index: reply if isinstance(reply, TaskForgeError) else _refusal(reply)
+        for (index, _), reply in zip(pending, replies, strict=True)
+        if isinstance(reply, TaskForgeError) or not reply.accepted
+    }
+    # jobs their owners do not hold: archived ones are in the read model (one lookup for the batch, however long)
+    unheld = [items[index].job_id for index, error in refusals.items() if isinstance(error, NotFound)]
+    rows = await ctx.jobs.get_many(principal.tenant, unheld)
+    for index, _ in pending:
+        job_id = items[index].job_id
+        error = _archived_or(refusals[index], job_id, rows.get(str(job_id))) if index in refusals else None
         if error is None:
-            results[index] = ReportResult(job_id=items[index].job_id, status=200)
+            results[index] = ReportResult(job_id=job_id, status=200)
         else:
             status, code = status_and_code(error)
-            results[index] = ReportResult(job_id=items[index].job_id, status=status,
+            results[index] = ReportResult(job_id=job_id, status=status,
                                           error=ErrorBody(code=code, message=error.message, details=error.details))
     ordered = [results[i] for i in range(len(items))]
     accepted = sum(1 for r in ordered if r.status == 200)

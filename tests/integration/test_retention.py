@@ -72,9 +72,15 @@ async def test_an_ended_job_is_archived_after_its_retention_and_stays_in_the_rea
     late = await api.post(f"/api/v1/jobs/{job_id}/complete", headers=AUTH, json={"lease_id": str(lease_id)})
     assert_archived_conflict(late, "succeeded")
     assert_archived_conflict(await api.post(f"/api/v1/jobs/{job_id}/retry", headers=AUTH), "succeeded")
+    never = str(uuid.uuid4())
     batch = await api.post("/api/v1/jobs/batch/complete", headers=AUTH,
-                           json={"reports": [{"job_id": job_id, "lease_id": str(lease_id)}]})
-    assert batch.status_code == 200 and batch.json()["data"]["results"][0]["status"] == 409
+                           json={"reports": [{"job_id": job_id, "lease_id": str(lease_id)},
+                                             {"job_id": never, "lease_id": str(lease_id)}]})
+    assert batch.status_code == 200, batch.text
+    archived_result, never_result = batch.json()["data"]["results"]
+    assert archived_result["status"] == 409 and archived_result["error"]["details"] == {
+        "status": "succeeded", "archived": True}
+    assert never_result["status"] == 404 and never_result["error"]["code"] == "RESOURCE_NOT_FOUND"
     # a job that never was is still 404
     missing = await api.post(f"/api/v1/jobs/{uuid.uuid4()}/retry", headers=AUTH)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
