@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from schemas.encoding import model_json
 from schemas.envelope import EventEnvelope
 from schemas.job import (
     JobAttemptFailed, JobDeadLettered, JobFailed, JobLeased, JobRetried, JobRetryScheduled, JobSubmitted,
@@ -188,7 +189,7 @@ def job_event_row(record: LogRecord) -> tuple[Any, ...]:
     e = record.envelope
     return (
         e.organization_id, e.project_id, e.aggregate_id, e.event_id, e.event_type, e.schema_version, _sequence(e),
-        e.occurred_at, e.actor, e.correlation_id, e.causation_id, orjson.dumps(e.data.model_dump()).decode(),
+        e.occurred_at, e.actor, e.correlation_id, e.causation_id, model_json(e.data).decode(),
         record.partition, record.offset,
     )
 

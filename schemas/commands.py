@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializeAsAny, ValidationError
 
+from schemas.encoding import model_json
 from schemas.packs import unpacked
 from schemas.envelope import Tenant, UndecodableEvent
 from schemas.job import (
@@ -80,7 +81,7 @@ class CommandEnvelope(BaseModel):
         return [("command_type", self.command_type.encode()), ("command_id", str(self.command_id).encode())]
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.model_dump())
+        return model_json(self)
 
 
 def _command_from(doc: Any) -> CommandEnvelope:
@@ -164,4 +165,4 @@ class CommandReply(BaseModel):
         return []
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.model_dump())
+        return model_json(self)

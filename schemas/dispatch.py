@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from schemas.encoding import model_json
 from schemas.job import JobStatus
 from schemas.ids import derived_id
 from schemas.packs import unpacked
@@ -35,7 +36,7 @@ class DispatchMessage(BaseModel):
         return [("kind", self.kind.encode())]  # type: ignore[attr-defined]
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.model_dump())
+        return model_json(self)
 
 
 class JobStatusNotice(DispatchMessage):
@@ -122,7 +123,7 @@ class LeaseRequestDone(BaseModel):
         return [("kind", b"lease_request_done")]
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.model_dump())
+        return model_json(self)
 
 
 class LiveJobsCount(BaseModel):
@@ -148,4 +149,4 @@ class LiveJobsCount(BaseModel):
         return [("kind", b"live_jobs_count")]
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.model_dump())
+        return model_json(self)

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializeAsAny, ValidationError
 
+from schemas.encoding import model_json
+
 log = logging.getLogger(__name__)
 
 
@@ -116,7 +118,7 @@ def wrap(
 
 
 def encode(envelope: EventEnvelope) -> bytes:
-    return orjson.dumps(envelope.model_dump())
+    return model_json(envelope)
 
 
 class UndecodableEvent(Exception):
