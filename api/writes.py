@@ -8,6 +8,7 @@ These functions read the clock and mint ids (the edge); the rules themselves are
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -113,7 +114,7 @@ def _job_id_for(principal: Principal, idempotency_key: str | None) -> uuid.UUID:
     """A keyed submission's id is derived from (project, key): racing repeats reach the same owner."""
     if idempotency_key is None:
         return uuid.uuid4()
-    return derived_id(principal.tenant.project_id, f"idempotency-key:{idempotency_key}")
+    return derived_id(principal.project_id, f"idempotency-key:{idempotency_key}")
 
 
 def _refusal(reply: CommandReply) -> TaskForgeError:
@@ -140,28 +141,45 @@ async def _ask_owner(ctx: AppContext, principal: Principal, command: JobCommand,
     return await ctx.commands.send(envelope)
 
 
+@dataclass(frozen=True)
+class _TargetQueue:
+    """A queue that submissions name, as each of them gets it: its entry and the policy taken from its settings."""
+
+    entry: QueueEntry
+    policy: JobPolicy
+
+
+async def _target_queue(ctx: AppContext, principal: Principal, name: str) -> _TargetQueue | None:
+    queue = await ctx.queues.find_by_name(principal.tenant, name)
+    if queue is None:
+        return None
+    dlq_id = queue.settings.dead_letter_queue_id
+    dlq = ctx.queues.get(principal.tenant, dlq_id) if dlq_id is not None else None
+    return _TargetQueue(queue, JobPolicy.from_queue(queue.settings, dlq.name if dlq is not None else None))
+
+
 async def _submit_command(ctx: AppContext, principal: Principal, request: JobSubmitRequest,
-                          known_queues: dict[str, QueueEntry | None]) -> SubmitJob:
+                          known_queues: dict[str, _TargetQueue | None]) -> SubmitJob:
     """Check one submission against the limits and the queue directory, and build its command.
 
-    ``known_queues``: the queues already looked up, by name, filled here (a batch is mostly one queue).
+    ``known_queues``: the queues already looked up, by name, filled here (a batch is mostly one queue, so its
+    lookups and its policy are made once).
     """
     payload_size = len(orjson.dumps(request.payload))
     if payload_size > ctx.settings.max_payload_bytes:
         raise PayloadTooLarge(f"payload is {payload_size} bytes; the limit is {ctx.settings.max_payload_bytes}",
                               details={"field": "payload", "limit": ctx.settings.max_payload_bytes})
     if request.queue_name not in known_queues:
-        known_queues[request.queue_name] = await ctx.queues.find_by_name(principal.tenant, request.queue_name)
-    queue = known_queues[request.queue_name]
-    if queue is None:
+        known_queues[request.queue_name] = await _target_queue(ctx, principal, request.queue_name)
+    target = known_queues[request.queue_name]
+    if target is None:
         raise NotFound(f"queue {request.queue_name!r} not found")
-    dlq_id = queue.settings.dead_letter_queue_id
-    dlq = ctx.queues.get(principal.tenant, dlq_id) if dlq_id is not None else None
+    queue = target.entry
     return SubmitJob(
         job_id=_job_id_for(principal, request.idempotency_key), queue_id=queue.id, queue_name=queue.name,
         job_type=request.job_type, payload=request.payload, priority=request.priority,
         max_attempts=request.max_attempts, queue_max_retries=queue.settings.max_retries,
-        policy=JobPolicy.from_queue(queue.settings, dlq.name if dlq is not None else None),
+        policy=target.policy,
         scheduled_for=request.scheduled_for,
         idempotency_key=request.idempotency_key,
     )
@@ -192,8 +210,9 @@ async def submit_jobs(
                            details={"field": "jobs", "limit": ctx.settings.max_batch_jobs})
     results: dict[int, JobBatchItem] = {}
     pending: list[tuple[int, CommandEnvelope]] = []
-    known_queues: dict[str, QueueEntry | None] = {}
+    known_queues: dict[str, _TargetQueue | None] = {}
     now = ctx.clock.now()
+    tenant, actor = principal.tenant, principal.subject
     for index, item in enumerate(items):
         try:
             request = JobSubmitRequest.model_validate(item)
@@ -205,8 +224,8 @@ async def submit_jobs(
         except TaskForgeError as exc:
             results[index] = _item_error(index, exc)
             continue
-        pending.append((index, CommandEnvelope.of(command, tenant=principal.tenant, issued_at=now,
-                                                  correlation_id=request_id, actor=principal.subject)))
+        pending.append((index, CommandEnvelope.of(command, tenant=tenant, issued_at=now, correlation_id=request_id,
+                                                  actor=actor)))
     if pending:
         replies = await ctx.commands.send_many([envelope for _, envelope in pending])
         for (index, _), reply in zip(pending, replies, strict=True):
@@ -292,6 +311,7 @@ async def report_many(
     results: dict[int, ReportResult] = {}
     pending: list[tuple[int, CommandEnvelope]] = []
     now = ctx.clock.now()
+    tenant, actor = principal.tenant, principal.subject
     for index, item in enumerate(items):
         try:
             command = _report_command(ctx, item.job_id, item)
@@ -300,9 +320,8 @@ async def report_many(
             results[index] = ReportResult(job_id=item.job_id, status=status,
                                           error=ErrorBody(code=code, message=exc.message, details=exc.details))
             continue
-        pending.append((index, CommandEnvelope.of(command, tenant=principal.tenant, issued_at=now,
-                                                  correlation_id=request_id, actor=principal.subject,
-                                                  reply_with_job=False)))  # the answer is the verdict alone
+        pending.append((index, CommandEnvelope.of(command, tenant=tenant, issued_at=now, correlation_id=request_id,
+                                                  actor=actor, reply_with_job=False)))  # the answer is the verdict alone
     replies = await ctx.commands.send_many([envelope for _, envelope in pending]) if pending else []
     refusals: dict[int, TaskForgeError] = {
         index: reply if isinstance(reply, TaskForgeError) else _refusal(reply)

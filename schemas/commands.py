@@ -73,6 +73,10 @@ class CommandEnvelope(BaseModel):
     def tenant(self) -> Tenant:
         return Tenant(organization_id=self.organization_id, project_id=self.project_id)
 
+    def is_of(self, tenant: Tenant) -> bool:
+        """Whether ``tenant`` sent this command: compared by id, without building a ``Tenant`` per command."""
+        return self.organization_id == tenant.organization_id and self.project_id == tenant.project_id
+
     @property
     def key(self) -> bytes:
         return str(self.aggregate_id).encode()

@@ -61,8 +61,8 @@ def _replayed(owned: OwnedJob, command: CommandEnvelope, applied: AppliedCommand
 
 def handle_command(owned: OwnedJob | None, command: CommandEnvelope) -> Outcome:
     now = command.issued_at
-    tenant = command.tenant
-    foreign = owned is not None and owned.tenant != tenant
+    foreign = owned is not None and not command.is_of(owned.tenant)
+    tenant = owned.tenant if owned is not None and not foreign else command.tenant
     applied = owned.applied(command.command_id) if owned is not None and not foreign else None
     if owned is not None and applied is not None:
         return _replayed(owned, command, applied)

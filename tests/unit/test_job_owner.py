@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from schemas.commands import CommandEnvelope
 from schemas.envelope import Tenant
 from schemas.job import (
@@ -100,9 +101,14 @@ def test_an_archive_that_changes_nothing_is_not_an_archival() -> None:
     assert outcome.events == [] and not outcome.archived and outcome.owned is owned
 
 
-def test_another_tenants_job_is_not_found() -> None:
+@pytest.mark.parametrize("other", [
+    OTHER,
+    Tenant(organization_id=TENANT.organization_id, project_id=uuid.uuid4()),  # another project of the same org
+    Tenant(organization_id=uuid.uuid4(), project_id=TENANT.project_id),
+], ids=["other-org", "other-project", "same-project-id-other-org"])
+def test_another_tenants_job_is_not_found(other: Tenant) -> None:
     owned, _ = run(None, envelope(submit()))
-    outcome = handle_command(owned, envelope(CancelJob(job_id=JOB), tenant=OTHER))
+    outcome = handle_command(owned, envelope(CancelJob(job_id=JOB), tenant=other))
     assert outcome.reply.refusal == "not_found" and outcome.events == [] and outcome.reply.job is None
     assert outcome.owned is owned
 
