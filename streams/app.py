@@ -249,11 +249,11 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         Raises ``UnreadableHolding`` for a table entry this build cannot read."""
         return undurable[key] if key in undurable else held_job(key)
 
-    def take(decided: OwnerRound, command: CommandEnvelope, owned: OwnedJob | None, outcome: Outcome) -> None:
-        """One decision into its round; the commands after it see its state."""
+    def take(decided: OwnerRound, key: bytes, command: CommandEnvelope, owned: OwnedJob | None,
+             outcome: Outcome) -> None:
+        """One decision into its round (``key``: the job's table key); the commands after it see its state."""
         decided.appended.extend(outcome.events)
         decided.follow_ups.extend(outcome.follow_ups)
-        key = command.key
         if outcome.archived or (outcome.owned is not None and outcome.owned is not owned):
             undurable[key] = decided.changed[key] = outcome.owned
         if command.wants_reply:
@@ -268,15 +268,16 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 if isinstance(command, UndecodableEvent):
                     log.error("owner: skipping an undecodable command at offset %d: %s", event.message.offset, command)
                     continue
+                key = command.key
                 try:
-                    owned = holding_now(command.key)
+                    owned = holding_now(key)
                 except UnreadableHolding as exc:  # an entry this build cannot read: that job's commands are refused
                     log.error("owner: the table entry of job %s cannot be read; %s %s refused: %s",
                               command.aggregate_id, command.command_type, command.command_id, exc)
                     owned, outcome = None, refused_as_internal(None, command, exc)
                 else:
                     outcome = decide_or_refuse(owned, command)
-                take(decided, command, owned, outcome)
+                take(decided, key, command, owned, outcome)
         return decided
 
     def archive_due_jobs(now: datetime) -> None:
@@ -300,7 +301,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                 continue  # refused and logged whenever a command for it comes; never archived
             if owned is not None and due_for_archive(owned, archives.retention, now):
                 command = archive_command(owned, now)
-                take(decided, command, owned, decide_or_refuse(owned, command))
+                take(decided, key, command, owned, decide_or_refuse(owned, command))
         if decided.changed:
             running.stages.put(decided)
 
