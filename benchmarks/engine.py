@@ -5,6 +5,8 @@
   CPU seconds of each process (Kafka, stream processors, API with projector, workers).
 - Submit-to-start latency at a fixed rate: JobSubmitted to JobLeased, from the event log.
 - Long-poll wake-up: an idle worker's handler starting after a submission returns.
+- The host's speed before and after (``benchmarks.owner_path``, µs of CPU per job): hosts of the same
+  kind differ twofold, so a figure is compared only with runs whose probes agree.
 
 Run: ``make bench-engine`` or ``python -m benchmarks.engine --seconds 60 --workers 2``.
 """
@@ -31,6 +33,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks import owner_path
 from benchmarks.foundation import machine, parse_overrides, percentile, publish
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
@@ -46,6 +49,7 @@ from tests.support import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE_INTERVAL_SECONDS = 10.0
+HOST_PROBE_JOBS, HOST_PROBE_PASSES = 1_000, 3  # ~1 s of CPU per probe on the slower hosts
 
 
 def cpu_seconds(pid: int) -> float:
@@ -317,6 +321,7 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
               ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
                                "stream_processors": streams_count, "overrides": overrides, "warm_up_s": warm_up}
+    probes = [host_speed()]
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
         # the shipped rate budgets (one worker key, unthrottled) and timeouts; --set overrides any of these
@@ -378,7 +383,19 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
             for instance in streams:
                 instance.stop()
             await asyncio.to_thread(broker.stop)
+    probes.append(host_speed())
+    results["host_owner_path_us_per_job"] = {"before": probes[0], "after": probes[1]}
     return results
+
+
+def host_speed() -> float:
+    """The owner's decision path on this host now, in CPU µs per job (``benchmarks.owner_path``, no I/O).
+
+    Hosts of the same kind differed twofold (156-160 against 300-420; docs/figures.md, runs 177-196), and one
+    host's speed drifted within an hour, so every run records it, before and after: figures compare only between
+    runs whose probes agree.
+    """
+    return float(owner_path.run(HOST_PROBE_JOBS, HOST_PROBE_PASSES, profile=False)["cpu_us_per_job"])
 
 
 def main() -> None:
