@@ -393,7 +393,8 @@ def host_speed() -> float:
 
     Hosts of the same kind differed twofold (156-160 against 300-420; docs/figures.md, runs 177-196), and one
     host's speed drifted within an hour, so every run records it, before and after: figures compare only between
-    runs whose probes agree.
+    runs whose probes agree. The probe runs the code under test, so between two versions of the decision path
+    its difference is the code's as well as the host's (alternate the runs).
     """
     return float(owner_path.run(HOST_PROBE_JOBS, HOST_PROBE_PASSES, profile=False)["cpu_us_per_job"])
 
