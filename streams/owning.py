@@ -14,7 +14,7 @@ from taskforge.errors import Conflict, InvalidInput, NotFound, TaskForgeError
 RECENT_COMMANDS = 32
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AppliedCommand:
     """The verdict on a command that changed the aggregate, so that a redelivery is answered as the first time.
 

@@ -70,7 +70,7 @@ class IllegalTransition(Exception):
 # --- state -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Lease:
     lease_id: uuid.UUID
     worker_id: uuid.UUID
@@ -79,7 +79,7 @@ class Lease:
     leased_at: AwareDatetime | None = None  # None for leases granted before it was recorded
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class JobState:
     """What the owner knows of one job: enough to decide its next transition.
 
