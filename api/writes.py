@@ -320,8 +320,9 @@ async def report_many(
             results[index] = ReportResult(job_id=item.job_id, status=status,
                                           error=ErrorBody(code=code, message=exc.message, details=exc.details))
             continue
+        # the answer is the verdict alone
         pending.append((index, CommandEnvelope.of(command, tenant=tenant, issued_at=now, correlation_id=request_id,
-                                                  actor=actor, reply_with_job=False)))  # the answer is the verdict alone
+                                                  actor=actor, reply_with_job=False)))
     replies = await ctx.commands.send_many([envelope for _, envelope in pending]) if pending else []
     refusals: dict[int, TaskForgeError] = {
         index: reply if isinstance(reply, TaskForgeError) else _refusal(reply)

@@ -48,7 +48,8 @@ def schema_models() -> list[type[BaseModel]]:
     while pending:
         for sub in pending.pop().__subclasses__():
             pending.append(sub)
-            if sub.__module__.startswith("schemas.") and not sub.__module__.startswith("schemas.api.") and sub not in found:
+            module = sub.__module__
+            if module.startswith("schemas.") and not module.startswith("schemas.api.") and sub not in found:
                 found.append(sub)
     return found
 
@@ -65,7 +66,8 @@ MODELS = schema_models()
 
 def test_the_models_are_found() -> None:
     names = {m.__name__ for m in MODELS}
-    assert {"EventEnvelope", "CommandEnvelope", "CommandReply", "JobStatusNotice", "JobSubmitted", "QueueRecord"} <= names
+    assert {"EventEnvelope", "CommandEnvelope", "CommandReply", "JobStatusNotice", "JobSubmitted",
+            "QueueRecord"} <= names
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: f"{m.__module__}.{m.__name__}")
@@ -144,8 +146,9 @@ def test_owner_messages_encode_as_before(payload: dict[str, Any], output: Any) -
 
 def test_dispatch_and_queue_messages_encode_as_before() -> None:
     queue_id, request_id = uuid.uuid4(), uuid.uuid4()
-    created = decide_queue(None, CreateQueue(project_id=TENANT.project_id, queue_id=queue_id, name="emails",
-                                             priority=2, description="mail", settings=QueueSettings(max_concurrent_jobs=3)), T0)
+    create = CreateQueue(project_id=TENANT.project_id, queue_id=queue_id, name="emails", priority=2,
+                         description="mail", settings=QueueSettings(max_concurrent_jobs=3))
+    created = decide_queue(None, create, T0)
     messages: list[BaseModel] = [
         LeaseRequested(queue_id=queue_id, request_id=request_id, organization_id=TENANT.organization_id,
                        project_id=TENANT.project_id, worker_id=uuid.uuid4(), job_types=["a", "b"], max_jobs=10,
