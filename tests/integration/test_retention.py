@@ -12,6 +12,7 @@ import pytest
 
 from schemas.job import FailJob, LeaseJob
 from taskforge.settings import Settings
+from tests.integration.test_identity import bearer, register
 from tests.integration.test_job_commands import command, history, queue, submit
 from tests.support import AUTH, StreamsProcess, changelog_entries, eventually, scoped_settings, wait_for_owner
 
@@ -81,6 +82,17 @@ async def test_an_ended_job_is_archived_after_its_retention_and_stays_in_the_rea
     assert archived_result["status"] == 409 and archived_result["error"]["details"] == {
         "status": "succeeded", "archived": True}
     assert never_result["status"] == 404 and never_result["error"]["code"] == "RESOURCE_NOT_FOUND"
+    # another tenant learns nothing of an archived job: 404, not the 409 that would tell how it ended
+    intruder = bearer((await register(api, org="Archive intruder"))["tokens"]["access_token"])
+    theirs = await api.post("/api/v1/jobs/batch/complete", headers=intruder,
+                            json={"reports": [{"job_id": job_id, "lease_id": str(lease_id)}]})
+    assert theirs.status_code == 200, theirs.text
+    (their_result,) = theirs.json()["data"]["results"]
+    assert their_result["status"] == 404, their_result
+    assert their_result["error"]["code"] == "RESOURCE_NOT_FOUND" and not their_result["error"].get("details"), \
+        their_result
+    single = await api.post(f"/api/v1/jobs/{job_id}/retry", headers=intruder)
+    assert single.status_code == 404 and single.json()["error"]["code"] == "RESOURCE_NOT_FOUND", single.text
     # a job that never was is still 404
     missing = await api.post(f"/api/v1/jobs/{uuid.uuid4()}/retry", headers=AUTH)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
