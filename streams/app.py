@@ -235,7 +235,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
                                      for key, owned_job in changed.items()})
 
     def group_commit(decide: Decide[D], stages: Sequence[Stage[D]]) -> GroupCommit[D]:
-        """A job owner's or dispatcher's pipeline (``streams.pipeline``), sized by the same settings."""
+        """An owner's or dispatcher's pipeline (``streams.pipeline``), all sized by the same settings."""
         return GroupCommit(decide, stages, max_round=settings.owner_batch_max,
                            max_in_flight=IN_FLIGHT_ROUNDS * settings.owner_batch_max,
                            gather_seconds=settings.owner_batch_linger_ms / 1000)
@@ -364,26 +364,37 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     app.add_dependency(FollowerService(registry_follower))
     identity_commands = app.topic(topics.identity_commands, key_type=bytes, value_type=bytes)
 
+    async def decide_identity_round(events: list[faust.types.EventT]) -> None:
+        """One round, durable before it returns: the next round's catch-up must find these events in the log.
+
+        A later round is decided against the registry as the follower leaves it, and the follower
+        re-applies each event's whole entity; were this round still on its way to Kafka, the follower
+        could set an entity back to an older state under the next round's decision.
+        """
+        commands = []
+        for event in events:
+            try:
+                commands.append(IdentityCommandEnvelope.model_validate_json(event.value))
+            except ValidationError as exc:
+                log.error("identity owner: skipping an undecodable command at offset %d: %s",
+                          event.message.offset, exc)
+        while not await registry_follower.catch_up():
+            log.warning("identity owner: the registry cannot reach the log's end; retrying")
+        outcome = handle_identity_commands(registry, commands)
+        if outcome.events:
+            await append_until_done(event_log, topics.identity_events, outcome.events)
+        await send_packed(topics.job_replies, outcome.replies)
+
+    async def identity_durable(_rounds: list[None]) -> None:
+        """Nothing left to append: each round was made durable while it was decided."""
+
     @app.agent(identity_commands, name="identity-owner")
     @ending_the_process_on_failure  # streams/fatal.py
     async def own_identity(stream: faust.StreamT) -> None:
-        """Batches of commands decided against a registry that has reached the log's end first."""
-        # faust's take_events without a timeout waits for a full buffer: a linger of 0 still lingers 1 ms here
-        linger_seconds = max(settings.owner_batch_linger_ms, 1) / 1000
-        async for batch in stream.take_events(settings.owner_batch_max, within=linger_seconds):
-            commands = []
-            for event in batch:
-                try:
-                    commands.append(IdentityCommandEnvelope.model_validate_json(event.value))
-                except ValidationError as exc:
-                    log.error("identity owner: skipping an undecodable command at offset %d: %s",
-                              event.message.offset, exc)
-            while not await registry_follower.catch_up():
-                log.warning("identity owner: the registry cannot reach the log's end; retrying")
-            outcome = handle_identity_commands(registry, commands)
-            if outcome.events:
-                await append_until_done(event_log, topics.identity_events, outcome.events)
-            await send_packed(topics.job_replies, outcome.replies)
+        """Batches of what has arrived, decided one after another against a registry that has reached the
+        log's end first. (faust's ``take_events`` polled for its batches every millisecond even when idle:
+        ~4% of the stream processors' CPU under load.)"""
+        await group_commit(decide_identity_round, [identity_durable]).run(stream)
 
     # --- dispatch: one queue, one partition, one dispatcher -----------------------------------
     dispatch_in = app.topic(topics.dispatch, topics.queue_events, key_type=bytes, value_type=bytes)

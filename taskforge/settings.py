@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     owner_batch_linger_ms: int = Field(
         default=0, ge=0, le=1_000,
         description="How long an idle job owner or dispatcher waits for the rest of a burst before appending "
-        "(streams/pipeline.py), and the identity owner's batch linger (at least 1 ms there).",
+        "(streams/pipeline.py).",
     )
     max_batch_jobs: int = Field(default=1_000, ge=1, le=10_000, description="Most jobs in one POST /jobs/batch.")
     topic_prefix: str = Field(default="taskforge", pattern=r"^[A-Za-z0-9._-]{1,100}$")
