@@ -213,23 +213,33 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
 
 
 async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], rate: int,
-                          seconds: float, warm_up: float) -> dict[str, Any]:
+                          seconds: float, warm_up: float, pids: dict[str, list[int]]) -> dict[str, Any]:
     """Submit ``rate`` jobs a second in ten batches a second; measure the jobs of the last ``seconds``.
 
     The first ``warm_up`` seconds run at the same rate unmeasured, for a look at steady state at
     ``rate`` apart from the saturating throughput phase before it. Four 60 s runs with 10 s of it were
     no better than without (``docs/figures.md``), so the default is none.
+
+    Also each part's CPU per job meanwhile: at a fixed rate below saturation no part waits for a core
+    the others hold, so this compares builds more steadily than the saturated rate (which moved ±5%
+    between runs of one build on one host).
     """
     ids: set[str] = set()
     per_tick = max(1, rate // 10)
     measured_from = time.monotonic() + warm_up
     deadline = measured_from + seconds
+    cpu_start: dict[str, float] | None = None
     while time.monotonic() < deadline:
         tick = time.monotonic()
+        if tick >= measured_from and cpu_start is None:
+            cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
         result = await client.submit_batch([{"queue_name": queue["name"], "job_type": "noop"}] * per_tick)
         if tick >= measured_from:
             ids.update(r["job"]["id"] for r in result["results"])
         await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+    assert cpu_start is not None  # the loop ran past measured_from: seconds > 0
+    cpu_ms_per_job = {name: round(1000 * (sum(cpu_seconds(p) for p in group) - cpu_start[name]) / max(1, len(ids)), 3)
+                      for name, group in pids.items()}
     await asyncio.sleep(3)
     submitted: dict[str, float] = {}
     decided: dict[str, float] = {}  # when the owner appended JobSubmitted (the record's CreateTime)
@@ -261,10 +271,12 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
         return {"rate_per_second": rate, "warm_up_s": warm_up, "jobs": len(ids), "started": 0,
                 "note": "no job started in time"}
     return {"rate_per_second": rate, "warm_up_s": warm_up, "jobs": len(ids), "started": len(latencies),
+            "cpu_ms_per_job": cpu_ms_per_job,
             **{f"p{pct}_ms": round(percentile(latencies, pct) * 1000, 1) for pct in (50, 90, 99)},
             "max_ms": round(max(latencies) * 1000, 1),
             # whether the slowest 1% were one stall (a few seconds of the phase) or spread over all of it
-            "slowest_percent_within_s": round(max(submitted[j] for j in slowest) - min(submitted[j] for j in slowest), 1),
+            "slowest_percent_within_s": round(max(submitted[j] for j in slowest)
+                                              - min(submitted[j] for j in slowest), 1),
             # where the slowest 1% spent their time, mean ms of each leg: the API's request to its append of the
             # command pack; that append to the owner's append of JobSubmitted (Kafka, the owner's fetch and
             # batch); that append to the dispatch tick that offered the job (notice, dispatcher batch, tick)
@@ -374,7 +386,8 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
                 print(json.dumps(results["long_poll_wake_up"]), flush=True)
-                results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20, latency_warm_up)
+                results["submit_to_start"] = await submit_to_start(client, settings, queue, 500, 20, latency_warm_up,
+                                                                   pids)
                 require_running(workers, data)
             # the collector's long pauses in each process (logged by taskforge/gc_pauses.py): every one of them
             # stopped that process's whole event loop

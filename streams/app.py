@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from schemas.job import CancelJob, ExpireLease, LeaseJob
 from schemas.worker import WorkerStateChanged
 from schemas.queue import QueueCreated, QueueDeleted
 from streams.dispatcher import QueueDispatch, TrackedJob, dispatch_seq
-from streams.fatal import ending_the_process_on_failure
+from streams.fatal import RECOVERY_STALLED_EXIT_CODE, end_process, ending_the_process_on_failure
 from streams.job_holding import OwnedJob, UnreadableHolding, holding_bytes, holding_of
 from streams.job_owner import Outcome, OwnerRound, decide_or_refuse, refused_as_internal
 from streams.identity_owner import follow_registry, handle_identity_commands
@@ -60,6 +61,7 @@ from streams.tables import (
 )
 from streams.handover import HandOvers
 from streams.pipeline import Decide, GroupCommit, Stage, Stages
+from streams.recovery_watch import RecoveryProgress, RecoveryWatch
 from streams.retention import ArchiveSchedule, Retention, archive_command, due_for_archive
 from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
@@ -117,6 +119,30 @@ class EventLogService(Service):
 
     async def on_stop(self) -> None:
         await self.event_log.stop()
+
+
+class RecoveryWatchService(Service):
+    """Reads faust's table recovery once a second; a stalled one ends the process (``streams.recovery_watch``).
+
+    A service of the app rather than one of its timers: faust starts those only once the first recovery
+    has ended, which is the one a fresh process must not hang in.
+    """
+
+    def __init__(self, app: faust.App, watch: RecoveryWatch, **kwargs: object) -> None:
+        self.app = app
+        self.watch = watch
+        super().__init__(**kwargs)
+
+    @Service.timer(1.0)
+    async def _end_a_stalled_recovery(self) -> None:
+        recovery = self.app.tables.recovery
+        progress = RecoveryProgress(recovering=recovery.in_recovery, remaining=recovery.active_remaining_total())
+        if self.watch.stalled(progress, time.monotonic()):
+            log.critical("table recovery made no progress for %.0f s (%d changelog records left to read: %s); "
+                         "ending the process (exit code %d) so that its supervisor starts it again",
+                         self.watch.limit_seconds, progress.remaining, dict(recovery.active_remaining()),
+                         RECOVERY_STALLED_EXIT_CODE)
+            end_process(RECOVERY_STALLED_EXIT_CODE)
 
 
 class FollowerService(Service):
@@ -177,6 +203,8 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         datadir=str(settings.data_dir / "streams"),
     )
     install_prompt_transport(app, settings.streams_fetch_max_wait_ms)
+
+    app.add_dependency(RecoveryWatchService(app, RecoveryWatch(settings.streams_recovery_stall_seconds)))
 
     @app.task
     async def collect_garbage_on_schedule() -> None:

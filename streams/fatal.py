@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 EXIT_CODE = 70
 """``EX_SOFTWARE``: what `taskforge streams` exits with when an agent failed."""
+RECOVERY_STALLED_EXIT_CODE = 75
+"""``EX_TEMPFAIL``: what it exits with when a table recovery made no progress (``streams.recovery_watch``)."""
 
 Agent = Callable[[StreamT], Awaitable[None]]
 
@@ -43,9 +45,14 @@ def ending_the_process_on_failure(agent: Agent) -> Agent:
             log.critical("agent %s failed; ending the process (exit code %d) so that its supervisor starts it "
                          "again and the records it had not finished are read again", agent.__name__, EXIT_CODE,
                          exc_info=True)
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_CODE)
+            end_process(EXIT_CODE)
 
     return run
+
+
+def end_process(code: int) -> None:
+    """Exit now, with what was logged written out: no service's stop runs (one may be what hangs)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=10.0, ge=6, le=300,
         description="How long a crashed stream-processor instance keeps its partitions before the group moves them.",
     )
+    streams_recovery_stall_seconds: float = Field(
+        default=60.0, ge=1, le=3_600,
+        description="How long a stream processor's table recovery may go without reading a changelog record "
+        "before the process ends for its supervisor to start it again (streams/recovery_watch.py).",
+    )
     timer_interval_ms: int = Field(
         default=100, ge=10, le=5_000, description="How often stream processors look for due timers (scheduled jobs, "
         "retry backoff, lease deadlines)."

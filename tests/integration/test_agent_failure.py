@@ -1,11 +1,14 @@
 """An agent whose run fails ends the stream processors' process (``streams/fatal.py``, on every agent of
-``streams.app``), with exit code 70 for its supervisor to see.
+``streams.app``), with exit code 70 for its supervisor to see; a table recovery that reads nothing for
+``TASKFORGE_STREAMS_RECOVERY_STALL_SECONDS`` ends it with 75 (``streams/recovery_watch.py``).
 
 Restarted in place, as faust does by default, the agent would go on after the records its failed run had
 not finished, and they would wait (unacknowledged, every later offset uncommitted) until the next
 rebalance. Checked with the real application and broker: the application as ``taskforge streams`` builds
 it, plus one agent, wrapped the same way, that fails on its first record (early in the start, where
-faust's own ``CrashingSupervisor`` had logged the failure and let the process run on).
+faust's own ``CrashingSupervisor`` had logged the failure and let the process run on); and the same
+application whose consumer never resumes the changelog partitions it was given, so that its recovery
+waits for a record that does not come.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from producers.topics import Topics, ensure_topics
-from streams.fatal import EXIT_CODE
+from streams.app import changelog_topic
+from streams.fatal import EXIT_CODE, RECOVERY_STALLED_EXIT_CODE
 from taskforge.settings import Settings
 from tests.support import (
     AUTH, ApiProcess, StreamsProcess, free_port, scoped_settings, settings_env, stable_members, wait_sync,
@@ -49,6 +53,39 @@ _STREAMS_WITH_A_FAILING_AGENT = textwrap.dedent("""
     worker.execute_from_commandline()
 """)
 
+_STREAMS_WHOSE_RECOVERY_READS_NOTHING = textwrap.dedent("""
+    import faust
+    from streams.app import create_streams_app
+    from streams.transport import PromptConsumer
+    from taskforge.settings import Settings
+
+    resume_partitions = PromptConsumer.resume_partitions
+
+    def resume_all_but_changelogs(self, tps):
+        # the fault: the recovery never gets a record from a changelog, as in docs/job-engine.md item 6
+        return resume_partitions(self, [tp for tp in tps if not tp.topic.endswith("-changelog")])
+
+    PromptConsumer.resume_partitions = resume_all_but_changelogs
+    app = create_streams_app(Settings())
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.spinner = None
+    worker.execute_from_commandline()
+""")
+
+
+def run_until_it_ends(script: str, env: dict[str, str], log_path: Path, timeout: float) -> tuple[int, str]:
+    """Run ``script`` as the stream processors' process; its exit code and log once it has ended by itself."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).parents[2])
+    try:
+        code = process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"still running after {timeout} s:\n{log_path.read_text()[-3000:]}") from None
+    return code, log_path.read_text()
+
 
 async def test_an_agent_that_fails_ends_the_process(settings: Settings, tmp_path: Path) -> None:
     await ensure_topics(settings, Topics.from_settings(settings))
@@ -66,20 +103,37 @@ async def test_an_agent_that_fails_ends_the_process(settings: Settings, tmp_path
     finally:
         await producer.stop()
 
-    log_path = tmp_path / "streams.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", _STREAMS_WITH_A_FAILING_AGENT], env=settings_env(settings),
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
-    try:
-        code = await asyncio.to_thread(process.wait, 60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise AssertionError(f"still running after the agent failed:\n{log_path.read_text()[-3000:]}") from None
-    text = log_path.read_text()
+    code, text = await asyncio.to_thread(run_until_it_ends, _STREAMS_WITH_A_FAILING_AGENT, settings_env(settings),
+                                         tmp_path / "streams.log", 60)
     assert code == EXIT_CODE, text[-3000:]
     assert "agent fails failed; ending the process" in text, text[-3000:]
     assert "RuntimeError: failed on b'the record'" in text, text[-3000:]  # the traceback is in the log
+
+
+async def test_a_recovery_that_reads_nothing_ends_the_process(settings: Settings, tmp_path: Path) -> None:
+    """``streams/recovery_watch.py``: with a record to restore that never arrives, the process ends after the
+    limit with its own exit code, instead of answering 503 for that partition's jobs until someone restarts it."""
+    await ensure_topics(settings, Topics.from_settings(settings))
+    topic = changelog_topic(settings, "job-state")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=settings.topic_partitions, replication_factor=1,
+                                            topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"{}", key=b"a job", partition=0)  # one record for the recovery to read
+    finally:
+        await producer.stop()
+
+    env = {**settings_env(settings), "TASKFORGE_STREAMS_RECOVERY_STALL_SECONDS": "3"}
+    code, text = await asyncio.to_thread(run_until_it_ends, _STREAMS_WHOSE_RECOVERY_READS_NOTHING, env,
+                                         tmp_path / "streams.log", 90)
+    assert code == RECOVERY_STALLED_EXIT_CODE, text[-3000:]
+    assert "table recovery made no progress for 3 s (1 changelog records left to read" in text, text[-3000:]
 
 
 def test_a_second_instance_joining_and_leaving_ends_neither(broker_settings: Settings, tmp_path: Path) -> None:
