@@ -9,7 +9,9 @@ forever on a cause nobody found: a new process joins the group, is given partiti
 them from the changelogs and the committed offsets, losing nothing acknowledged (``streams.fatal``).
 
 Progress is what faust reports: whether it is recovering, and how many changelog records it has yet to
-read. A recovery that ends, or reads a record, or starts over with another count, is not stalled.
+read. A recovery that ends, or reads a record, or starts over with another count, is not stalled. A broker
+that stays unreachable through a recovery also ends the process at the limit; the supervisor's backoff
+(``taskforge dev``: 1 s doubling to 30 s) paces the restarts until it is back.
 """
 
 from __future__ import annotations
