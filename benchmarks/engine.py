@@ -121,6 +121,11 @@ class SucceededCounter:
                 await self._task
 
 
+def cpu_by_part(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each part's processes."""
+    return {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+
+
 async def records_by_topic(settings: Settings) -> dict[str, int]:
     """How many records each topic of the run's broker holds (the end offsets of its partitions, summed)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
@@ -149,12 +154,10 @@ async def idle_cpu(pids: dict[str, list[int]], seconds: float) -> dict[str, int]
     identity owner's batch polling was ~8% of a core idle and ~4% of the stream processors' time at
     full load before it was removed.
     """
-    start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
-    began = time.monotonic()
+    start, began = cpu_by_part(pids), time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - began
-    return {name: round(100 * (sum(cpu_seconds(p) for p in group) - start[name]) / elapsed)
-            for name, group in pids.items()}
+    return {name: round(100 * (used - start[name]) / elapsed) for name, used in cpu_by_part(pids).items()}
 
 
 async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], seconds: float,
@@ -178,7 +181,7 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
     feeders = [asyncio.create_task(submitter()) for _ in range(2)]
     await asyncio.sleep(warm_up)
     records_start = await records_by_topic(settings)
-    cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    cpu_start = cpu_by_part(pids)
     done_start, t0 = succeeded.count, time.monotonic()
     by_interval: list[int] = []  # whether the rate is sustained, or falls as the read model and the logs grow
     while (left := t0 + seconds - time.monotonic()) > 0:
@@ -186,7 +189,7 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
         await asyncio.sleep(min(RATE_INTERVAL_SECONDS, left))
         by_interval.append(round((succeeded.count - counted) / (time.monotonic() - began)))
     done_end, t1 = succeeded.count, time.monotonic()
-    cpu_end = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    cpu_end = cpu_by_part(pids)
     records_end = await records_by_topic(settings)
     stop.set()
     await asyncio.gather(*feeders)
@@ -221,8 +224,8 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
     no better than without (``docs/figures.md``), so the default is none.
 
     Also each part's CPU per job meanwhile: at a fixed rate below saturation no part waits for a core
-    the others hold, so this compares builds more steadily than the saturated rate (which moved ±5%
-    between runs of one build on one host).
+    the others hold, so this compares builds more steadily than the saturated rate (which moved ±7%
+    between runs of one build on one host; docs/figures.md, runs 224-235).
     """
     ids: set[str] = set()
     per_tick = max(1, rate // 10)
@@ -232,14 +235,14 @@ async def submit_to_start(client: TaskForgeClient, settings: Settings, queue: di
     while time.monotonic() < deadline:
         tick = time.monotonic()
         if tick >= measured_from and cpu_start is None:
-            cpu_start = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+            cpu_start = cpu_by_part(pids)
         result = await client.submit_batch([{"queue_name": queue["name"], "job_type": "noop"}] * per_tick)
         if tick >= measured_from:
             ids.update(r["job"]["id"] for r in result["results"])
         await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
     assert cpu_start is not None  # the loop ran past measured_from: seconds > 0
-    cpu_ms_per_job = {name: round(1000 * (sum(cpu_seconds(p) for p in group) - cpu_start[name]) / max(1, len(ids)), 3)
-                      for name, group in pids.items()}
+    cpu_ms_per_job = {name: round(1000 * (used - cpu_start[name]) / max(1, len(ids)), 3)
+                      for name, used in cpu_by_part(pids).items()}
     await asyncio.sleep(3)
     submitted: dict[str, float] = {}
     decided: dict[str, float] = {}  # when the owner appended JobSubmitted (the record's CreateTime)
