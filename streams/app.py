@@ -140,9 +140,20 @@ class RecoveryWatchService(Service):
         if self.watch.stalled(progress, time.monotonic()):
             log.critical("table recovery made no progress for %.0f s (%d changelog records left to read: %s); "
                          "ending the process (exit code %d) so that its supervisor starts it again",
-                         self.watch.limit_seconds, progress.remaining, dict(recovery.active_remaining()),
+                         self.watch.limit_seconds, progress.remaining, self._left_to_read(),
                          RECOVERY_STALLED_EXIT_CODE)
             end_process(RECOVERY_STALLED_EXIT_CODE)
+
+    def _left_to_read(self) -> dict[str, dict[str, int | bool]]:
+        """Each changelog partition with records left, and whether faust's consumer was fetching it or held it
+        paused: the cause of the hang is not known yet (``docs/job-engine.md`` item 6), and this is where a
+        partition paused by an earlier rebalance's recovery, or left out of the fetch, would show. Those two sets
+        are faust's own bookkeeping, read here only for the message."""
+        consumer = self.app.consumer
+        fetching = getattr(consumer, "_active_partitions", None) or set()
+        paused = getattr(consumer, "_paused_partitions", None) or set()
+        return {f"{tp.topic}[{tp.partition}]": {"left": left, "fetching": tp in fetching, "paused": tp in paused}
+                for tp, left in self.app.tables.recovery.active_remaining().items() if left}
 
 
 class FollowerService(Service):

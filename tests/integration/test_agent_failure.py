@@ -134,6 +134,8 @@ async def test_a_recovery_that_reads_nothing_ends_the_process(settings: Settings
                                          tmp_path / "streams.log", 90)
     assert code == RECOVERY_STALLED_EXIT_CODE, text[-3000:]
     assert "table recovery made no progress for 3 s (1 changelog records left to read" in text, text[-3000:]
+    # the message names the partition and shows why it was not read: the fault above left it paused
+    assert f"'{topic}[0]': {{'left': 1, 'fetching': False, 'paused': True}}" in text, text[-3000:]
 
 
 def test_a_second_instance_joining_and_leaving_ends_neither(broker_settings: Settings, tmp_path: Path) -> None:
