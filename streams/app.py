@@ -122,7 +122,8 @@ class EventLogService(Service):
 
 
 class RecoveryWatchService(Service):
-    """Reads faust's table recovery once a second; a stalled one ends the process (``streams.recovery_watch``).
+    """Reads faust's table recovery once a second; a stalled one is started over once, then ends the process
+    (``streams.recovery_watch``).
 
     A service of the app rather than one of its timers: faust starts those only once the first recovery
     has ended, which is the one a fresh process must not hang in.
@@ -131,13 +132,25 @@ class RecoveryWatchService(Service):
     def __init__(self, app: faust.App, watch: RecoveryWatch, **kwargs: object) -> None:
         self.app = app
         self.watch = watch
+        self.started_over = False  # this recovery was started over once already
         super().__init__(**kwargs)
 
     @Service.timer(1.0)
     async def _end_a_stalled_recovery(self) -> None:
         recovery = self.app.tables.recovery
         progress = RecoveryProgress(recovering=recovery.in_recovery, remaining=recovery.active_remaining_total())
-        if self.watch.stalled(progress, time.monotonic()):
+        if not progress.recovering:
+            self.started_over = False
+        if not self.watch.stalled(progress, time.monotonic()):
+            return
+        if not self.started_over:
+            log.error("table recovery made no progress for %.0f s (%d changelog records left to read: %s); "
+                      "starting it over (it seeks every changelog partition again)",
+                      self.watch.limit_seconds, progress.remaining, self._left_to_read())
+            self.started_over = True
+            self.watch.start_over()
+            recovery.signal_recovery_start.set()  # what a rebalance does: faust's recovery loop begins again
+        else:
             log.critical("table recovery made no progress for %.0f s (%d changelog records left to read: %s); "
                          "ending the process (exit code %d) so that its supervisor starts it again",
                          self.watch.limit_seconds, progress.remaining, self._left_to_read(),

@@ -1,4 +1,4 @@
-"""A table recovery that makes no progress ends the process, so that its supervisor starts it again.
+"""A table recovery that makes no progress is started over, then ends the process for its supervisor to restart.
 
 After every rebalance faust restores the tables of the partitions it was given by reading their
 changelogs to the end, and no agent runs until it has. Once, in a full test run, a recovery after a
@@ -7,6 +7,10 @@ waited (``docs/job-engine.md``, issue 3 item 6), while the API answered 503 for 
 jobs; faust-streaming has had such hangs after rebalances (its issues #21 and #74). Nothing waits
 forever on a cause nobody found: a new process joins the group, is given partitions, and recovers
 them from the changelogs and the committed offsets, losing nothing acknowledged (``streams.fatal``).
+
+A stalled recovery is first started over in place, once: faust then seeks every changelog partition
+again, which is where the hang seems to live (item 6: the partitions were fetching, not paused). Only a
+recovery that stalls again ends the process.
 
 Progress is what faust reports: whether it is recovering, and how many changelog records it has yet to
 read. A recovery that ends, or reads a record, or starts over with another count, is not stalled. A broker
@@ -47,3 +51,7 @@ class RecoveryWatch:
 
     def stalled(self, progress: RecoveryProgress, now: float) -> bool:
         return self.stalled_for(progress, now) >= self.limit_seconds
+
+    def start_over(self) -> None:
+        """Count the limit again from the next reading, even one equal to the last (a recovery started over)."""
+        self._last = None

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     streams_recovery_stall_seconds: float = Field(
         default=60.0, ge=1, le=3_600,
         description="How long a stream processor's table recovery may go without reading a changelog record "
-        "before the process ends for its supervisor to start it again (streams/recovery_watch.py).",
+        "before it is started over, and then before the process ends for its supervisor to start it again "
+        "(streams/recovery_watch.py).",
     )
     timer_interval_ms: int = Field(
         default=100, ge=10, le=5_000, description="How often stream processors look for due timers (scheduled jobs, "

@@ -111,8 +111,9 @@ async def test_an_agent_that_fails_ends_the_process(settings: Settings, tmp_path
 
 
 async def test_a_recovery_that_reads_nothing_ends_the_process(settings: Settings, tmp_path: Path) -> None:
-    """``streams/recovery_watch.py``: with a record to restore that never arrives, the process ends after the
-    limit with its own exit code, instead of answering 503 for that partition's jobs until someone restarts it."""
+    """``streams/recovery_watch.py``: with a record to restore that never arrives, the recovery is started over
+    after the limit, and the process ends after the limit again with its own exit code, instead of answering 503
+    for that partition's jobs until someone restarts it."""
     await ensure_topics(settings, Topics.from_settings(settings))
     topic = changelog_topic(settings, "job-state")
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
@@ -133,6 +134,10 @@ async def test_a_recovery_that_reads_nothing_ends_the_process(settings: Settings
     code, text = await asyncio.to_thread(run_until_it_ends, _STREAMS_WHOSE_RECOVERY_READS_NOTHING, env,
                                          tmp_path / "streams.log", 90)
     assert code == RECOVERY_STALLED_EXIT_CODE, text[-3000:]
+    # started over once first (that seeks again, which does not help against this fault), then ended
+    started_over = text.find("starting it over")
+    ended = text.find("ending the process (exit code 75)")
+    assert 0 <= started_over < ended, text[-3000:]
     assert "table recovery made no progress for 3 s (1 changelog records left to read" in text, text[-3000:]
     # the message names the partition and shows why it was not read: the fault above left it paused
     assert f"'{topic}[0]': {{'left': 1, 'fetching': False, 'paused': True}}" in text, text[-3000:]

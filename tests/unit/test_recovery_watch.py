@@ -52,3 +52,13 @@ def test_recovering_with_nothing_left_to_read_still_counts() -> None:
     watch = RecoveryWatch(limit_seconds=10)
     watch.stalled(recovering(0), now=0.0)
     assert watch.stalled(recovering(0), now=10.0)
+
+
+def test_a_recovery_started_over_gets_the_whole_limit_again_even_with_the_same_count() -> None:
+    watch = RecoveryWatch(limit_seconds=60)
+    watch.stalled(recovering(5), now=0.0)
+    assert watch.stalled(recovering(5), now=60.0)
+    watch.start_over()
+    assert not watch.stalled(recovering(5), now=61.0)
+    assert not watch.stalled(recovering(5), now=120.0)
+    assert watch.stalled(recovering(5), now=121.0)
