@@ -157,16 +157,32 @@ class RecoveryWatchService(Service):
                          RECOVERY_STALLED_EXIT_CODE)
             end_process(RECOVERY_STALLED_EXIT_CODE)
 
-    def _left_to_read(self) -> dict[str, dict[str, int | bool]]:
-        """Each changelog partition with records left, and whether faust's consumer was fetching it or held it
-        paused: the cause of the hang is not known yet (``docs/job-engine.md`` item 6), and this is where a
-        partition paused by an earlier rebalance's recovery, or left out of the fetch, would show. Those two sets
-        are faust's own bookkeeping, read here only for the message."""
+    def _left_to_read(self) -> dict[str, dict[str, int | bool | None]]:
+        """Each changelog partition with records left, as faust's recovery and both consumers see it.
+
+        The cause of the hang is not known yet (``docs/job-engine.md`` item 6): ``fetching``/``paused`` are faust's
+        bookkeeping (a partition paused by an earlier rebalance's recovery would show), ``read`` is the last offset
+        faust's drain loop handed on (it drops records below it), ``recovered`` the recovery's own, and
+        ``position``/``buffered`` aiokafka's next fetch offset and whether it holds fetched records for the
+        partition. Read here only for the message, from another thread's objects: a snapshot, not a lock-step view.
+        """
         consumer = self.app.consumer
         fetching = getattr(consumer, "_active_partitions", None) or set()
         paused = getattr(consumer, "_paused_partitions", None) or set()
-        return {f"{tp.topic}[{tp.partition}]": {"left": left, "fetching": tp in fetching, "paused": tp in paused}
-                for tp, left in self.app.tables.recovery.active_remaining().items() if left}
+        read = getattr(consumer, "_read_offset", {})
+        recovery = self.app.tables.recovery
+        kafka_consumer = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+        assignment = kafka_consumer._subscription.subscription.assignment if kafka_consumer is not None else None
+        buffered = kafka_consumer._fetcher._records if kafka_consumer is not None else {}
+
+        def position(tp: TP) -> int | None:
+            state = assignment.state_value(tp) if assignment is not None else None
+            return state.position if state is not None and state.has_valid_position else None
+
+        return {f"{tp.topic}[{tp.partition}]": {
+                    "left": left, "fetching": tp in fetching, "paused": tp in paused, "read": read.get(tp),
+                    "recovered": recovery.active_offsets.get(tp), "position": position(tp), "buffered": tp in buffered}
+                for tp, left in recovery.active_remaining().items() if left}
 
 
 class FollowerService(Service):

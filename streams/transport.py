@@ -15,17 +15,51 @@ other ready task of the process (a decision round, a durability stage) runs in e
 of one fetch reached the owners tens of milliseconds after the fetch (``docs/figures.md``, runs
 177-184). ``PromptConsumer.wait_first`` runs such a delivery at once, in the drain loop's own task,
 and falls back to faust's race only when the delivery has to wait.
+
+The same consumer lost table changelog records after rebalances (``docs/job-engine.md`` item 6: a
+recovery that never ended). A fetch the drain loop started before a rebalance waits through it in the
+consumer's thread and then hands over whatever it finds for the partitions in faust's *live* set of
+active partitions, advancing aiokafka's positions. If that happens while the flow is still stopped,
+faust drops the records and seeks back only to committed offsets, which changelogs do not have; if it
+happens after the recovery's seek, the recovery waits for records the consumer is already past. A
+changelog partition was in that set whenever faust had last resumed it (a standby's, or any at a fresh
+start), so the window was open on every rebalance. So here changelog partitions come out of every new
+assignment paused (the recovery resumes each one after seeking it, in the same step in which it resumes
+the flow), the set changes without ever showing a partition that should not be in it, and an empty set
+means no partition rather than aiokafka's "all of them".
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable, Set
 from typing import Any
 
 import aiokafka
+from faust.transport.consumer import ensure_TPset
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 from mode.services import WaitResults
+
+
+class LivePartitions:
+    """faust's set of active partitions as it is at each look, for aiokafka's ``fetched_records``.
+
+    aiokafka reads an empty (false) set of partitions as "all assigned partitions"; faust's set is empty
+    for a moment after a revocation, while a fetch started before it may still be waiting. Here empty
+    means none.
+    """
+
+    __slots__ = ("live",)
+
+    def __init__(self, live: Set[TP]) -> None:
+        self.live = live
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self.live
 
 
 class PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
@@ -37,10 +71,32 @@ class PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: igno
         consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
         return consumer
 
+    async def _fetch_records(self, consumer: aiokafka.AIOKafkaConsumer, active_partitions: Set[TP] | None,
+                             timeout: float | None = None, max_records: int | None = None) -> Any:
+        live = LivePartitions(active_partitions) if active_partitions is not None else None
+        return await super()._fetch_records(consumer, live, timeout=timeout, max_records=max_records)
+
 
 class PromptConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     def _new_consumer_thread(self) -> PromptConsumerThread:
         return PromptConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        """Changelog partitions start paused: only the recovery resumes them, after its seek."""
+        self._paused_partitions.update(tp for tp in assigned if self._is_changelog_tp(tp))
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def _set_active_tps(self, tps: Iterable[TP]) -> set[TP]:
+        """faust clears the set and refills it, then takes the paused partitions out: the consumer's thread,
+        reading the set meanwhile, could see no partition (all, to aiokafka) or paused ones. Each step here
+        is one operation on the set, and none adds a partition that is not wanted."""
+        if self._active_partitions is None:
+            self._active_partitions = set()
+        wanted = ensure_TPset(tps) - self._paused_partitions
+        active: set[TP] = self._active_partitions
+        active.difference_update(active - wanted)
+        active.update(wanted)
+        return active
 
     async def wait_first(self, *coros: Any, timeout: float | None = None) -> WaitResults:
         """faust's drain loop delivers each record with ``wait_first(deliver, suspend_flow.wait())``.

@@ -195,18 +195,22 @@ class ApiProcess:
 class StreamsProcess:
     """``taskforge streams`` (the faust worker) as a real child process."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, script: str | None = None) -> None:
+        """``script``: Python source to run instead of ``taskforge streams`` (the app with a fault injected)."""
         self.settings = settings
         self.log_path = log_path
+        self.script = script
         self.process: Any = None
 
     def start(self) -> None:
         import subprocess
         import sys
 
+        command = (["-c", self.script] if self.script is not None
+                   else ["-m", "taskforge.cli", "--log-level", "warning", "streams"])
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.process = subprocess.Popen([sys.executable, "-m", "taskforge.cli", "--log-level", "warning", "streams"],
-                                        env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([sys.executable, *command], env=settings_env(self.settings), stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1])
 
     def assert_alive(self) -> None:
         if self.process.poll() is not None:

@@ -141,3 +141,61 @@ async def test_finish_started_cancelled_between_steps_throws_into_the_coroutine(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert outcome == ["cancelled"]
+
+
+# --- the active partitions the consumer's thread reads while a rebalance changes them (docs/job-engine.md item 6) ---
+
+class _RecordedSet(set):  # type: ignore[type-arg]
+    """A set that keeps what it held after each change, as the consumer's thread could see it between changes."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.states: list[frozenset[object]] = []
+
+    def _record(self) -> None:
+        self.states.append(frozenset(self))
+
+    def clear(self) -> None:
+        super().clear()
+        self._record()
+
+    def update(self, *others: object) -> None:  # type: ignore[override]
+        super().update(*others)
+        self._record()
+
+    def difference_update(self, *others: object) -> None:  # type: ignore[override]
+        super().difference_update(*others)
+        self._record()
+
+    def intersection_update(self, *others: object) -> None:  # type: ignore[override]
+        super().intersection_update(*others)
+        self._record()
+
+
+def test_the_active_partitions_never_show_a_paused_partition_nor_none_while_they_change() -> None:
+    from faust.types import TP
+
+    consumer = _consumer()
+    source, kept, changelog = TP("t.job-commands", 0), TP("t.job-commands", 1), TP("t-streams-job-state-changelog", 0)
+    consumer._active_partitions = _RecordedSet({kept, changelog})  # changelog: resumed by an earlier recovery
+    consumer._paused_partitions = {changelog}  # paused again since, as a new assignment leaves it
+    active = consumer._set_active_tps({source, kept, changelog})
+    assert active == {source, kept}
+    assert active.states, "the set is changed in place: a fetch already waiting holds this very set"
+    for state in active.states:
+        assert changelog not in state, active.states  # faust's own refill showed every assigned partition first
+        assert state, active.states  # an empty set is "all partitions" to aiokafka's fetched_records
+
+
+def test_an_empty_set_of_active_partitions_means_none_to_the_fetch() -> None:
+    from faust.types import TP
+
+    from streams.transport import LivePartitions
+
+    live: set[TP] = set()
+    partitions = LivePartitions(live)
+    tp = TP("t.job-commands", 0)
+    # aiokafka's fetched_records skips a buffered partition when ``partitions and tp not in partitions``
+    assert partitions and tp not in partitions
+    live.add(tp)
+    assert tp in partitions, "read at each look, not copied"
