@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -162,7 +163,6 @@ class ApiProcess:
         self.process: Any = None
 
     def start(self, timeout: float = 60.0) -> None:
-        import subprocess
         import sys
 
         import httpx
@@ -179,7 +179,11 @@ class ApiProcess:
             except httpx.TransportError:
                 return False
 
-        wait_sync(ready, timeout=timeout, interval=0.1)
+        try:
+            wait_sync(ready, timeout=timeout, interval=0.1)
+        except AssertionError:
+            self.stop()  # not left running (and spinning on a broker that goes away) after its test has failed
+            raise
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to flush or clean up."""
@@ -189,7 +193,11 @@ class ApiProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a hung API is killed; the test's own outcome stands
+                self.process.kill()
+                self.process.wait()
 
 
 class StreamsProcess:
@@ -203,7 +211,6 @@ class StreamsProcess:
         self.process: Any = None
 
     def start(self) -> None:
-        import subprocess
         import sys
 
         command = (["-c", self.script] if self.script is not None
@@ -225,7 +232,7 @@ class StreamsProcess:
             self.process.terminate()
             try:
                 self.process.wait(timeout=30)
-            except Exception:  # noqa: BLE001 - a hung worker is killed; the test's own outcome stands
+            except subprocess.TimeoutExpired:  # a hung worker is killed; the test's own outcome stands
                 self.process.kill()
                 self.process.wait()
 
