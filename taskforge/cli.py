@@ -13,6 +13,7 @@ import time
 from pydantic import ValidationError
 
 from taskforge.niceness import set_thread_niceness
+from taskforge.repeated_logs import quiet_repeated_kafka_client_errors
 from taskforge.settings import Settings
 
 
@@ -26,6 +27,7 @@ def _settings() -> Settings:
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    quiet_repeated_kafka_client_errors()
 
 
 def cmd_kafka(args: argparse.Namespace) -> int:
@@ -84,6 +86,7 @@ def cmd_streams(args: argparse.Namespace) -> int:
             "running at nice %d, not TASKFORGE_STREAMS_NICENESS=%d: a higher priority needs root, CAP_SYS_NICE "
             "or systemd's Nice=", os.getpriority(os.PRIO_PROCESS, 0), settings.streams_niceness)
     asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))  # faust must find its source topics
+    quiet_repeated_kafka_client_errors()  # faust sets up its own logging; the filter sits on the logger
     worker = faust.Worker(create_streams_app(settings), loglevel=args.log_level, quiet=not sys.stdout.isatty())
     # faust's progress spinner sets the root logger to DEBUG (it spins on every record), which makes
     # aiokafka build a debug record for every request it sends: ~9% of the processors' CPU under load

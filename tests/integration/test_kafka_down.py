@@ -1,9 +1,12 @@
-"""Kafka stops: writes answer 503 within a bounded time, and nothing they carried is ever recorded."""
+"""Kafka stops: writes answer 503 within a bounded time, nothing they carried is ever recorded, and the Kafka
+client's reconnect errors are logged once per kind per window rather than hundreds of times a second."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from api.app import create_app
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
 from schemas.packs import unpacked
+from taskforge.repeated_logs import KAFKA_CLIENT_LOGGER, WINDOW_SECONDS, quiet_repeated_kafka_client_errors
 from taskforge.settings import Settings
 from tests.support import AUTH, StreamsProcess, eventually, free_port, scoped_settings, wait_for_owner
 
@@ -48,7 +52,18 @@ async def correlation_ids(settings: Settings, topic: str) -> list[str]:
         await consumer.stop()
 
 
-async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_broker: LocalBroker, tmp_path: Path) -> None:
+async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_broker: LocalBroker, tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    kafka_client = logging.getLogger(KAFKA_CLIENT_LOGGER)
+    filters_before = list(kafka_client.filters)
+    quiet_repeated_kafka_client_errors()  # as every taskforge command does at its start
+    try:
+        await _outage(own_broker, tmp_path, caplog)
+    finally:
+        kafka_client.filters[:] = filters_before
+
+
+async def _outage(own_broker: LocalBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = own_broker.settings
     topics = Topics.from_settings(settings)
     streams = StreamsProcess(settings, tmp_path / "streams.log")
@@ -63,6 +78,8 @@ async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_brok
             assert before.status_code == 201
 
             await asyncio.to_thread(own_broker.stop)
+            outage_began = time.monotonic()
+            caplog.clear()
             started = time.monotonic()
             refused = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
                                      headers={**AUTH, "X-Request-ID": "during-outage-1"})
@@ -86,6 +103,12 @@ async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_brok
                 return (await api.get("/ready")).status_code == 200
 
             await eventually(ready, timeout=30, interval=0.2)
+            outage = time.monotonic() - outage_began
+            client_errors = Counter(r.msg for r in caplog.records
+                                    if r.name == KAFKA_CLIENT_LOGGER and r.levelno >= logging.ERROR)
+            assert client_errors, "the outage is in the log"  # the first of each kind always passes
+            most = outage / WINDOW_SECONDS + 1
+            assert all(n <= most for n in client_errors.values()), (outage, client_errors)
             await wait_for_owner(app.state.context.commands)  # the faust worker rejoined after the outage
             after = await api.post("/api/v1/jobs", json={"queue_name": "q", "job_type": "t"},
                                    headers={**AUTH, "X-Request-ID": "after-outage"})
