@@ -34,6 +34,7 @@ from taskforge.errors import EventLogUnavailable
 from taskforge.gc_pauses import collect_on_schedule
 from taskforge.settings import BOOTSTRAP_KEY_ID, Settings
 
+BOOTSTRAP_RETRY_SECONDS = 1.0  # between attempts to register the bootstrap key while Kafka or its owner is away
 log = logging.getLogger(__name__)
 KEY_USE_FLUSH_SECONDS = 60.0
 
@@ -115,13 +116,15 @@ class AppContext:
             try:
                 reply = await self.commands.decide_identity(envelope)
             except (OwnerDidNotAnswer, EventLogUnavailable) as exc:
+                # with Kafka down the event log refuses at once, without ever suspending: retried without a
+                # pause, this loop held the event loop (no request served, SIGTERM unheard, a core at 100%)
                 log.info("bootstrap: waiting for the identity owner (%s)", exc.message)
-                continue
-            if reply.accepted and await self.identity.tail.catch_up():
-                self.bootstrapped.set()
-                return
-            log.error("bootstrap refused: %s", reply.message)
-            await asyncio.sleep(1.0)
+            else:
+                if reply.accepted and await self.identity.tail.catch_up():
+                    self.bootstrapped.set()
+                    return
+                log.error("bootstrap refused: %s", reply.message)
+            await asyncio.sleep(BOOTSTRAP_RETRY_SECONDS)
 
     async def _every_minute(self) -> None:
         """API keys' ``last_used_at`` (once a minute per replica, not one event per request), and the

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from api.app import create_app
+from api.context import BOOTSTRAP_RETRY_SECONDS
 from infra.kafka.broker import LocalBroker
 from producers.topics import Topics
 from schemas.packs import unpacked
@@ -57,17 +58,18 @@ async def test_writes_answer_503_while_kafka_is_down_and_leave_no_trace(own_brok
     kafka_client = logging.getLogger(KAFKA_CLIENT_LOGGER)
     filters_before = list(kafka_client.filters)
     quiet_repeated_kafka_client_errors()  # as every taskforge command does at its start
+    streams = StreamsProcess(own_broker.settings, tmp_path / "streams.log")
+    streams.start()
     try:
-        await _outage(own_broker, tmp_path, caplog)
+        await _outage(own_broker, caplog)
     finally:
+        streams.stop()
         kafka_client.filters[:] = filters_before
 
 
-async def _outage(own_broker: LocalBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def _outage(own_broker: LocalBroker, caplog: pytest.LogCaptureFixture) -> None:
     settings = own_broker.settings
     topics = Topics.from_settings(settings)
-    streams = StreamsProcess(settings, tmp_path / "streams.log")
-    streams.start()
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await wait_for_owner(app.state.context.commands)
@@ -122,4 +124,28 @@ async def _outage(own_broker: LocalBroker, tmp_path: Path, caplog: pytest.LogCap
             assert jobs.count("before-outage") == 1 and jobs.count("after-outage") == 1
             listing = (await api.get("/api/v1/jobs", headers=AUTH)).json()["data"]
             assert listing["pagination"]["total"] == 2
-    streams.stop()
+
+
+async def test_an_api_still_registering_its_bootstrap_key_keeps_serving_while_kafka_is_down(
+        own_broker: LocalBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """No stream processors run, so the bootstrap key's registration is retried; with Kafka down the event log
+    refuses at once without suspending. Those retries are paced (``BOOTSTRAP_RETRY_SECONDS``) and the API goes
+    on answering: retried without a pause, they held the event loop (no request served, SIGTERM unheard)."""
+    settings = scoped_settings(tmp_path, own_broker.settings.kafka_port, own_broker.settings.kafka_controller_port,
+                               clickhouse_url=own_broker.settings.clickhouse_url, command_timeout_seconds=1.0)
+    caplog.set_level(logging.INFO, logger="api.context")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.to_thread(own_broker.stop)
+        try:
+            caplog.clear()
+            began = time.monotonic()
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
+                while time.monotonic() - began < 3 * settings.kafka_publish_timeout_seconds + 2:
+                    assert (await api.get("/health")).status_code == 200
+                    await asyncio.sleep(0.5)
+            waited = time.monotonic() - began
+            attempts = sum("bootstrap: waiting for the identity owner" in r.getMessage() for r in caplog.records)
+            assert 1 <= attempts <= waited / BOOTSTRAP_RETRY_SECONDS + 1, (attempts, waited)
+        finally:
+            await asyncio.to_thread(own_broker.start)
