@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import Field, TypeAdapter, ValidationError
 
+from producers.consumers import stop_consumer
 from producers.event_log import KafkaEventLog, Publishable
 from producers.topics import Topics, partitions_of
 from schemas.commands import CommandEnvelope, CommandReply
@@ -177,4 +178,4 @@ class CommandBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer, "replies")

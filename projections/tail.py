@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.envelope import EventEnvelope, UndecodableEvent, UnknownEvent, decode
+from producers.consumers import stop_consumer
 from producers.topics import partitions_of
 from projections.rows import LogRecord
 from taskforge.settings import Settings
@@ -214,4 +215,4 @@ class TopicTail:
                 await self._task
         for consumer in (self._consumer, self._offsets):
             if consumer is not None:
-                await consumer.stop()
+                await stop_consumer(consumer, self.name)
