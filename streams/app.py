@@ -160,11 +160,12 @@ class RecoveryWatchService(Service):
     def _left_to_read(self) -> dict[str, dict[str, int | bool | None]]:
         """Each changelog partition with records left, as faust's recovery and both consumers see it.
 
-        The cause of the hang is not known yet (``docs/job-engine.md`` item 6): ``fetching``/``paused`` are faust's
-        bookkeeping (a partition paused by an earlier rebalance's recovery would show), ``read`` is the last offset
-        faust's drain loop handed on (it drops records below it), ``recovered`` the recovery's own, and
-        ``position``/``buffered`` aiokafka's next fetch offset and whether it holds fetched records for the
-        partition. Read here only for the message, from another thread's objects: a snapshot, not a lock-step view.
+        ``fetching``/``paused`` are faust's bookkeeping, ``read`` is the last offset faust's drain loop handed on
+        (it drops records below it), ``recovered`` the recovery's own, and ``position``/``buffered`` aiokafka's
+        next fetch offset and whether it holds fetched records for the partition. These readings found the hang
+        of ``docs/job-engine.md`` item 6 (records fetched, then dropped: ``position`` at the end, ``recovered``
+        -1); a stall of another cause will show here too. Read only for the message, from another thread's
+        objects: a snapshot, not a lock-step view.
         """
         consumer = self.app.consumer
         fetching = getattr(consumer, "_active_partitions", None) or set()

@@ -9,8 +9,9 @@ forever on a cause nobody found: a new process joins the group, is given partiti
 them from the changelogs and the committed offsets, losing nothing acknowledged (``streams.fatal``).
 
 A stalled recovery is first started over in place, once: faust then seeks every changelog partition
-again, which is where the hang seems to live (item 6: the partitions were fetching, not paused). Only a
-recovery that stalls again ends the process.
+again, which cured the hang of item 6 (records fetched and dropped after a rebalance; its cause is fixed
+since in ``streams/transport.py``). Only a recovery that stalls again ends the process. The watch stays
+for stalls of other causes.
 
 Progress is what faust reports: whether it is recovering, and how many changelog records it has yet to
 read. A recovery that ends, or reads a record, or starts over with another count, is not stalled. A broker

@@ -12,6 +12,7 @@ template (``record.msg``, before its arguments are filled in).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +36,13 @@ class RepeatedRecords(logging.Filter):
         self.window_seconds = window_seconds
         self.clock = clock
         self._kinds: dict[tuple[str, int, object], _Kind] = {}
+        self._lock = threading.Lock()  # faust's consumer thread logs through aiokafka's logger too
 
     def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            return self._counted(record)
+
+    def _counted(self, record: logging.LogRecord) -> bool:
         now = self.clock()
         key = (record.name, record.levelno, record.msg)
         kind = self._kinds.get(key)

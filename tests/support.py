@@ -195,9 +195,10 @@ class ApiProcess:
             self.process.terminate()
             try:
                 self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a hung API is killed; the test's own outcome stands
-                self.process.kill()
+            except subprocess.TimeoutExpired:
+                self.process.kill()  # not left running; and an API that does not hear SIGTERM is a fault to see
                 self.process.wait()
+                raise AssertionError(f"API did not stop within 30 s of SIGTERM: {self.log_path.read_text()[-3000:]}")
 
 
 class StreamsProcess:
