@@ -161,8 +161,12 @@ async def idle_cpu(pids: dict[str, list[int]], seconds: float) -> dict[str, int]
 
 
 async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], seconds: float,
-                     pids: dict[str, list[int]], warm_up: float) -> dict[str, Any]:
-    """Saturating load for ``warm_up`` seconds unmeasured, then ``seconds`` measured."""
+                     pids: dict[str, list[int]], warm_up: float, backlog: int) -> dict[str, Any]:
+    """Saturating load for ``warm_up`` seconds unmeasured, then ``seconds`` measured.
+
+    The feeders submit while fewer than ``backlog`` submitted jobs have not yet succeeded, so the
+    queue never runs dry; each of the two may then add one more batch of 1,000.
+    """
     stop = asyncio.Event()
     submitted = 0
     succeeded = SucceededCounter(settings)
@@ -172,7 +176,7 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
         nonlocal submitted
         batch = [{"queue_name": queue["name"], "job_type": "noop"} for _ in range(1000)]
         while not stop.is_set():
-            if submitted - succeeded.count > 6000:  # keep the queue fed, not flooded
+            if submitted - succeeded.count > backlog:  # keep the queue fed, not flooded
                 await asyncio.sleep(0.05)
                 continue
             result = await client.submit_batch(batch)
@@ -350,10 +354,11 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
 
 
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
-              overrides: dict[str, str], warm_up: float, latency_warm_up: float, keep_logs: Path | None
-              ) -> dict[str, Any]:
+              overrides: dict[str, str], warm_up: float, latency_warm_up: float, keep_logs: Path | None,
+              backlog: int = 6000) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
-                               "stream_processors": streams_count, "overrides": overrides, "warm_up_s": warm_up}
+                               "stream_processors": streams_count, "overrides": overrides, "warm_up_s": warm_up,
+                               "backlog": backlog}
     probes = [host_speed()]
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
@@ -384,7 +389,7 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                         # this process: the submitting client and the log reader that counts completions
                         "bench_client": [os.getpid()]}
                 results["idle_cpu_percent_of_one_core"] = await idle_cpu(pids, IDLE_SECONDS)
-                results["throughput"] = await throughput(client, settings, queue, seconds, pids, warm_up)
+                results["throughput"] = await throughput(client, settings, queue, seconds, pids, warm_up, backlog)
                 require_running(workers, data)
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
@@ -446,6 +451,9 @@ def main() -> None:
     parser.add_argument("--latency-warm-up", type=float, default=0.0, metavar="SECONDS",
                         help="seconds at 500 jobs/s, unmeasured, before submit-to-start is measured (default 0: "
                              "right after the wake-up phase, as every figure in docs/figures.md)")
+    parser.add_argument("--backlog", type=int, default=6000, metavar="JOBS",
+                        help="submitted jobs not yet succeeded above which the feeders pause (default 6,000: "
+                             "~3.5 s of work at full load)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
     parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
@@ -457,7 +465,7 @@ def main() -> None:
         parser.error(str(exc))
     try:
         results = asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
-                                  args.warm_up, args.latency_warm_up, args.keep_logs))
+                                  args.warm_up, args.latency_warm_up, args.keep_logs, args.backlog))
     except WorkerExited as exc:
         sys.exit(f"engine bench stopped: {exc}")
     publish("engine", results)
