@@ -188,10 +188,15 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
     cpu_start = cpu_by_part(pids)
     done_start, t0 = succeeded.count, time.monotonic()
     by_interval: list[int] = []  # whether the rate is sustained, or falls as the read model and the logs grow
+    # and, when it falls, which part's CPU per job grew (ms of CPU per completed job in each interval)
+    cpu_ms_by_interval: dict[str, list[float]] = {name: [] for name in pids}
     while (left := t0 + seconds - time.monotonic()) > 0:
-        counted, began = succeeded.count, time.monotonic()
+        counted, began, cpu_began = succeeded.count, time.monotonic(), cpu_by_part(pids)
         await asyncio.sleep(min(RATE_INTERVAL_SECONDS, left))
-        by_interval.append(round((succeeded.count - counted) / (time.monotonic() - began)))
+        done_now, cpu_now = succeeded.count - counted, cpu_by_part(pids)
+        by_interval.append(round(done_now / (time.monotonic() - began)))
+        for name in pids:
+            cpu_ms_by_interval[name].append(round(1000 * (cpu_now[name] - cpu_began[name]) / max(1, done_now), 3))
     done_end, t1 = succeeded.count, time.monotonic()
     cpu_end = cpu_by_part(pids)
     records_end = await records_by_topic(settings)
@@ -210,6 +215,7 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
         "jobs_completed": done_end - done_start,
         "jobs_per_second": round((done_end - done_start) / elapsed),
         f"jobs_per_second_by_{RATE_INTERVAL_SECONDS:g}s": by_interval,
+        f"cpu_ms_per_job_by_{RATE_INTERVAL_SECONDS:g}s": cpu_ms_by_interval,
         "read_model_caught_up_after_s": round(time.monotonic() - drained_at, 1),
         "cpu_percent_of_one_core": {name: round(100 * (cpu_end[name] - cpu_start[name]) / elapsed)
                                     for name in pids},
