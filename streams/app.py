@@ -64,6 +64,7 @@ from streams.pipeline import Decide, GroupCommit, Stage, Stages
 from streams.recovery_watch import RecoveryProgress, RecoveryWatch
 from streams.retention import ArchiveSchedule, Retention, archive_command, due_for_archive
 from streams.timers import TimerHeap, command_for
+from streams.ticks import every
 from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
@@ -641,7 +642,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     async def send_offers_in_order() -> None:
         await offers_out.run()
 
-    @app.timer(settings.dispatch_interval_ms / 1000)
+    @every(app, settings.dispatch_interval_ms / 1000)
     async def dispatch_tick() -> None:
         """Every queue's parked requests: work that became ready without a record (a queue's concurrency freed
         by another), and requests whose time is up."""
@@ -685,7 +686,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
     app.add_dependency(FollowerService(TopicTail(settings, [topics.worker_events], follow_workers,
                                                  name="worker-watch")))
 
-    @app.timer(1.0)
+    @every(app, 1.0)
     async def release_leases_of_lost_workers() -> None:
         lost = set(watch.newly_lost(clock.now()))
         if not lost:
@@ -723,7 +724,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         log.info("owner: %d timers, %d jobs to archive, %d queues dispatched after rebalance", len(timers),
                  len(archives), len(queues))
 
-    @app.timer(settings.timer_interval_ms / 1000)
+    @every(app, settings.timer_interval_ms / 1000)
     async def fire_due_timers() -> None:
         now = clock.now()
         commands = []
