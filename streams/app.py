@@ -64,7 +64,7 @@ from streams.pipeline import Decide, GroupCommit, Stage, Stages
 from streams.recovery_watch import RecoveryProgress, RecoveryWatch
 from streams.retention import ArchiveSchedule, Retention, archive_command, due_for_archive
 from streams.timers import TimerHeap, command_for
-from streams.ticks import every
+from streams.ticks import Alarm, every
 from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
@@ -619,7 +619,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     def offer_ready_work(to_serve: Iterable[QueueDispatch], now: datetime) -> None:
         """Serve the parked lease requests of these queues: offers for those with ready work, empty answers
-        for those whose time is up."""
+        for those whose time is up; the alarm then wakes the dispatcher when the next one's time is up."""
         offering = Offering()
         for queue in to_serve:
             if not queue.waiting:
@@ -627,8 +627,14 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
             for request, offers in queue.serve_waiting(now):
                 offering.commands.extend(offer_commands(request, offers, now))
                 offering.answers.append(LeaseRequestDone(request_id=request.request_id, offered=len(offers)))
+            if (deadline := queue.next_deadline()) is not None:
+                deadlines.set_in((deadline - now).total_seconds())
         if offering.answers:
             offers_out.put(offering)
+
+    # a parked request is answered at its deadline: whenever one is parked, the alarm is set for no later
+    # than its time (every request parks through offer_ready_work, and the alarm's ring serves every queue)
+    deadlines = Alarm(lambda: offer_ready_work(list(queues.values()), clock.now()))
 
     async def send_offers(offerings: list[Offering]) -> None:
         await asyncio.gather(send_packed(topics.job_commands, [c for o in offerings for c in o.commands]),
@@ -644,8 +650,9 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
 
     @every(app, settings.dispatch_interval_ms / 1000)
     async def dispatch_tick() -> None:
-        """Every queue's parked requests: work that became ready without a record (a queue's concurrency freed
-        by another), and requests whose time is up."""
+        """Every queue's parked requests, now and then: a safety net. Work becomes ready only through a record
+        (a notice, a queue's change), which serves its queue at once, and each request's time is up at the
+        alarm (``deadlines``)."""
         offer_ready_work(list(queues.values()), clock.now())
 
     def rebuild_dispatch() -> None:

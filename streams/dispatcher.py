@@ -161,6 +161,10 @@ class QueueDispatch:
         self.waiting = still
         return served
 
+    def next_deadline(self) -> datetime | None:
+        """When the first parked request's time is up (answered empty unless work comes first); None: none parked."""
+        return min((r.wait_until for r in self.waiting), default=None)
+
     def expire_waiting(self, now: datetime) -> list[LeaseRequested]:
         """The parked requests whose time is up (answered empty), without offering anything."""
         expired = [r for r in self.waiting if r.wait_until <= now]

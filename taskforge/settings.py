@@ -79,8 +79,9 @@ class Settings(BaseSettings):
         description="The same for failed and dead-lettered jobs, which can be retried by hand until archived.",
     )
     dispatch_interval_ms: int = Field(
-        default=5, ge=1, le=1_000, description="How often dispatchers look at every waiting lease request (time up, "
-        "work freed without a record); work that becomes ready is offered at once."
+        default=1_000, ge=1, le=10_000, description="How often dispatchers sweep every waiting lease request, a "
+        "safety net: work that becomes ready is offered at once, and a request whose wait is up is answered at "
+        "its deadline."
     )
     streams_niceness: int = Field(
         default=0, ge=-20, le=19,

@@ -82,6 +82,9 @@ def scoped_settings(data_dir: Path, kafka_port: int, controller_port: int, **ove
         "rate_limit_write_per_hour": 10_000_000,
         "rate_limit_ip_per_hour": 10_000_000,
         "api_port": free_port(),
+        # the dispatchers' periodic sweep is a safety net: the suite runs with it ten seconds apart, so a lease
+        # call that only the sweep would answer (rather than a record or its deadline's alarm) fails or stalls
+        "dispatch_interval_ms": 10_000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -117,6 +117,17 @@ def test_parked_requests_get_new_work_or_their_empty_answer_in_time() -> None:
     assert [(r.request_id, jobs) for r, jobs in expired] == [(late.request_id, [])]
 
 
+def test_the_next_deadline_is_the_earliest_parked_request_s_and_none_without_one() -> None:
+    dispatch = QueueDispatch(QUEUE)
+    assert dispatch.next_deadline() is None
+    late, early = request(W1, wait=30), request(W2, wait=5)
+    dispatch.park(late)
+    dispatch.park(early)
+    assert dispatch.next_deadline() == early.wait_until
+    dispatch.serve_waiting(early.wait_until)  # its time is up: answered empty, no longer parked
+    assert dispatch.next_deadline() == late.wait_until
+
+
 def test_an_immediate_request_is_served_by_the_next_tick() -> None:
     dispatch = QueueDispatch(QUEUE)
     (job,) = ready(dispatch, 0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.ticks import every
+from streams.ticks import Alarm, every
 
 
 class RecordingApp:
@@ -65,3 +65,52 @@ def test_a_raising_tick_ends_its_loop_with_the_error() -> None:
 def test_an_interval_must_be_positive() -> None:
     with pytest.raises(ValueError):
         every(RecordingApp(), 0)
+
+
+def test_an_alarm_rings_once_at_the_earliest_time_it_was_set_for() -> None:
+    rang: list[float] = []
+
+    async def run() -> tuple[float, Alarm]:
+        loop = asyncio.get_running_loop()
+        alarm = Alarm(lambda: rang.append(loop.time()))
+        began = loop.time()
+        alarm.set_in(0.2)
+        alarm.set_in(0.05)  # earlier: moves the ring
+        alarm.set_in(0.1)  # later than the pending one: changes nothing
+        assert alarm.is_set
+        await asyncio.sleep(0.3)
+        return began, alarm
+
+    began, alarm = asyncio.run(run())
+    assert len(rang) == 1, f"rang {len(rang)} times"
+    assert 0.05 <= rang[0] - began < 0.2, f"rang {rang[0] - began:.3f} s after being set for 0.05 s"
+    assert not alarm.is_set, "an alarm that rang stays set"
+
+
+def test_an_alarm_rung_can_be_set_again_and_a_cancelled_one_does_not_ring() -> None:
+    rang: list[str] = []
+
+    async def run() -> None:
+        alarm = Alarm(lambda: rang.append("ring"))
+        alarm.set_in(0.01)
+        await asyncio.sleep(0.05)
+        alarm.set_in(0.01)  # set again from its ring's aftermath, as the dispatcher does
+        await asyncio.sleep(0.05)
+        alarm.set_in(0.01)
+        alarm.cancel()
+        await asyncio.sleep(0.05)
+
+    asyncio.run(run())
+    assert rang == ["ring", "ring"]
+
+
+def test_an_alarm_set_for_a_past_time_rings_at_once() -> None:
+    rang: list[str] = []
+
+    async def run() -> None:
+        alarm = Alarm(lambda: rang.append("ring"))
+        alarm.set_in(-5.0)
+        await asyncio.sleep(0.02)
+
+    asyncio.run(run())
+    assert rang == ["ring"]
