@@ -12,6 +12,7 @@ import time
 
 from pydantic import ValidationError
 
+from taskforge.event_loop import use_uvloop
 from taskforge.niceness import set_thread_niceness
 from taskforge.repeated_logs import quiet_repeated_kafka_client_errors
 from taskforge.settings import Settings
@@ -85,6 +86,7 @@ def cmd_streams(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).warning(
             "running at nice %d, not TASKFORGE_STREAMS_NICENESS=%d: a higher priority needs root, CAP_SYS_NICE "
             "or systemd's Nice=", os.getpriority(os.PRIO_PROCESS, 0), settings.streams_niceness)
+    use_uvloop()
     asyncio.run(ensure_topics(settings, Topics.from_settings(settings)))  # faust must find its source topics
     quiet_repeated_kafka_client_errors()  # faust sets up its own logging; the filter sits on the logger
     worker = faust.Worker(create_streams_app(settings), loglevel=args.log_level, quiet=not sys.stdout.isatty())
@@ -110,6 +112,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not isinstance(worker, Worker):
         print(f"{args.target} is not a taskforge_sdk.Worker", file=sys.stderr)
         return 2
+    use_uvloop()
     worker.run()
     return 0
 
