@@ -63,8 +63,8 @@ from streams.handover import HandOvers
 from streams.pipeline import Decide, GroupCommit, Stage, Stages
 from streams.recovery_watch import RecoveryProgress, RecoveryWatch
 from streams.retention import ArchiveSchedule, Retention, archive_command, due_for_archive
-from streams.timers import TimerHeap, command_for
 from streams.ticks import Alarm, every
+from streams.timers import TimerHeap, command_for
 from streams.transport import install_prompt_transport
 from streams.worker_watch import WorkerWatch
 from taskforge.clock import Clock, SystemClock
@@ -244,7 +244,7 @@ def create_streams_app(settings: Settings, clock: Clock | None = None) -> faust.
         value_serializer="raw",
         datadir=str(settings.data_dir / "streams"),
     )
-    install_prompt_transport(app, settings.streams_fetch_max_wait_ms)
+    install_prompt_transport(app, settings.streams_fetch_max_wait_ms, settings.streams_quiet_fetch_max_wait_ms)
 
     app.add_dependency(RecoveryWatchService(app, RecoveryWatch(settings.streams_recovery_stall_seconds)))
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.protocol.fetch import FetchRequest
 
 from streams.app import create_streams_app
-from streams.transport import PromptConsumer, PromptConsumerThread, PromptTransport, finish_started
+from streams.transport import (
+    PromptConsumer,
+    PromptConsumerThread,
+    PromptTransport,
+    asks_for_every_live_partition,
+    finish_started,
+    hold_quiet_fetches,
+)
 from taskforge.settings import Settings
 
 
@@ -199,3 +208,66 @@ def test_an_empty_set_of_active_partitions_means_none_to_the_fetch() -> None:
     assert partitions and tp not in partitions
     live.add(tp)
     assert tp in partitions, "read at each look, not copied"
+
+
+# --- hold_quiet_fetches: a fetch that asks for every wanted partition may be held long ---
+
+class _TpState:
+    def __init__(self, paused: bool) -> None:
+        self.paused = paused
+
+
+class _Assignment:
+    """aiokafka's assignment as the fetcher reads it: its partitions, and each one's paused flag."""
+
+    def __init__(self, paused: dict[TopicPartition, bool]) -> None:
+        self._paused = paused
+        self.tps = set(paused)
+
+    def state_value(self, tp: TopicPartition) -> _TpState:
+        return _TpState(self._paused[tp])
+
+
+def _request(*tps: TopicPartition) -> FetchRequest:
+    by_topic: dict[str, list[tuple[int, int, int]]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append((tp.partition, 0, 1_048_576))
+    return FetchRequest(20, 1, 52_428_800, 0, list(by_topic.items()))
+
+
+class _Fetcher:
+    """What aiokafka's fetch routine calls each round: the requests to send, per broker node."""
+
+    def __init__(self, requests: list[tuple[int, FetchRequest]], resets: dict[int, list[TopicPartition]] | None = None
+                 ) -> None:
+        self.requests, self.resets = requests, resets or {}
+
+    def _get_actions_per_node(self, assignment: _Assignment) -> tuple[object, ...]:
+        return self.requests, self.resets, 0.1, False, []
+
+
+A0, A1, B0 = TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0)
+
+
+def _waits(fetcher: _Fetcher, assignment: _Assignment) -> list[int]:
+    hold_quiet_fetches(fetcher, 250)
+    requests, *_ = fetcher._get_actions_per_node(assignment)
+    return [request._max_wait_ms for _node, request in requests]
+
+
+def test_a_fetch_for_every_partition_not_paused_is_held_long() -> None:
+    # b0 is paused (a changelog after its recovery): it is not wanted, so the fetch covers everything wanted
+    fetcher = _Fetcher([(1, _request(A0, A1))])
+    assert _waits(fetcher, _Assignment({A0: False, A1: False, B0: True})) == [250]
+    assert asks_for_every_live_partition(fetcher.requests, _Assignment({A0: False, A1: False, B0: True}))
+
+
+def test_a_fetch_that_leaves_a_wanted_partition_out_keeps_the_short_wait() -> None:
+    # a1 is left out (its records still buffered): a record for it would wait for this fetch to return
+    fetcher = _Fetcher([(1, _request(A0, B0))])
+    assert _waits(fetcher, _Assignment({A0: False, A1: False, B0: False})) == [20]
+
+
+def test_a_fetch_sent_while_positions_are_reset_keeps_the_short_wait() -> None:
+    fetcher = _Fetcher([(1, _request(A0, A1))], resets={1: [B0]})
+    assert _waits(fetcher, _Assignment({A0: False, A1: False, B0: False})) == [20]
