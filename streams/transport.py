@@ -29,7 +29,7 @@ the flow), the set changes without ever showing a partition that should not be i
 means no partition rather than aiokafka's "all of them".
 
 The short wait is needed only while a fetch leaves some partition out. A fetch that asks for every
-assigned partition that is not paused is answered as soon as any of them has a record, however long the
+partition faust wants (its active set) is answered as soon as any of them has a record, however long the
 broker may hold it, so such a fetch is held up to ``quiet_fetch_max_wait_ms`` (250 ms) instead: an idle
 process then fetches ~4 times a second instead of 50, which was most of what the stream processors and the
 broker spent idle (``docs/figures.md``, sixth session). What can wait for it is a partition resumed while
@@ -39,7 +39,7 @@ such a fetch is out (a recovery's changelogs, the source topics after a recovery
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable, Sequence, Set
+from collections.abc import Callable, Coroutine, Iterable, Sequence, Set
 from typing import Any
 
 import aiokafka
@@ -69,28 +69,39 @@ class LivePartitions:
         return tp in self.live
 
 
-def asks_for_every_live_partition(requests: Sequence[tuple[int, Any]], assignment: Any) -> bool:
-    """Whether aiokafka's fetch requests (``(node id, FetchRequest)``) cover every partition of ``assignment``
-    (aiokafka's) that is not paused: then a record for any partition the consumer wants answers them at once."""
+def asks_for_every_wanted_partition(requests: Sequence[tuple[int, Any]], wanted: Sequence[tuple[str, int]]) -> bool:
+    """Whether aiokafka's fetch requests (``(node id, FetchRequest)``) ask for every partition in ``wanted``
+    (faust's active ones, as ``(topic, partition)``; none wanted is never enough): then a record for any
+    partition faust would hand on answers them at once."""
     asked = {(topic, partition) for _node, request in requests for topic, partitions in request.topics
              for partition, *_ in partitions}
-    return all((tp.topic, tp.partition) in asked for tp in assignment.tps if not assignment.state_value(tp).paused)
+    return bool(wanted) and all((topic, partition) in asked for topic, partition in wanted)
 
 
-def hold_quiet_fetches(fetcher: Any, quiet_wait_ms: int) -> None:
+def hold_quiet_fetches(fetcher: Any, quiet_wait_ms: int, wanted: Callable[[], Sequence[tuple[str, int]]]) -> None:
     """Make ``fetcher`` (aiokafka's, started) let the broker hold a fetch up to ``quiet_wait_ms`` whenever the
-    fetch asks for every partition the consumer wants (module docstring); the others keep the short wait.
-    aiokafka's fetch routine looks the method up on every round, so the wrapper takes effect at once."""
+    fetch asks for every partition ``wanted()`` names (module docstring); the others keep the short wait.
+    aiokafka's fetch routine looks the method up on every round, so the wrapper takes effect at once.
+
+    The wanted partitions are faust's active set, not aiokafka's unpaused ones: faust's ``pause_partitions`` is
+    its own bookkeeping (its aiokafka driver never pauses aiokafka), so aiokafka goes on fetching the changelog
+    partitions faust holds paused, keeps their records buffered, and leaves them out of every later fetch."""
     actions_per_node = fetcher._get_actions_per_node
 
     def actions(assignment: Any) -> Any:
         requests, resets, backoff, invalid_metadata, resume_futures = actions_per_node(assignment)
-        if requests and not resets and not invalid_metadata and asks_for_every_live_partition(requests, assignment):
+        if requests and not resets and not invalid_metadata and asks_for_every_wanted_partition(requests, wanted()):
             for _node, request in requests:
                 request._max_wait_ms = max(request._max_wait_ms, quiet_wait_ms)
         return requests, resets, backoff, invalid_metadata, resume_futures
 
     fetcher._get_actions_per_node = actions
+
+
+def wanted_partitions(consumer: Any) -> tuple[tuple[str, int], ...]:
+    """faust's active set as the consumer's thread may read it: copied in one step (``tuple`` of a set runs
+    without giving up the interpreter lock), since faust's own thread changes the set."""
+    return tuple((tp.topic, tp.partition) for tp in tuple(consumer._active_partitions or ()))
 
 
 class PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
@@ -99,7 +110,8 @@ class PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: igno
 
     async def on_start(self) -> None:
         await super().on_start()
-        hold_quiet_fetches(self._consumer._fetcher, self.quiet_fetch_max_wait_ms)
+        hold_quiet_fetches(self._consumer._fetcher, self.quiet_fetch_max_wait_ms,
+                           lambda: wanted_partitions(self.consumer))
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)

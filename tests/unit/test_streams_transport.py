@@ -7,15 +7,12 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.protocol.fetch import FetchRequest
+from faust.types import TP
 
 from streams.app import create_streams_app
 from streams.transport import (
-    PromptConsumer,
-    PromptConsumerThread,
-    PromptTransport,
-    asks_for_every_live_partition,
-    finish_started,
-    hold_quiet_fetches,
+    PromptConsumer, PromptConsumerThread, PromptTransport, asks_for_every_wanted_partition, wanted_partitions,
+    finish_started, hold_quiet_fetches,
 )
 from taskforge.settings import Settings
 
@@ -210,23 +207,7 @@ def test_an_empty_set_of_active_partitions_means_none_to_the_fetch() -> None:
     assert tp in partitions, "read at each look, not copied"
 
 
-# --- hold_quiet_fetches: a fetch that asks for every wanted partition may be held long ---
-
-class _TpState:
-    def __init__(self, paused: bool) -> None:
-        self.paused = paused
-
-
-class _Assignment:
-    """aiokafka's assignment as the fetcher reads it: its partitions, and each one's paused flag."""
-
-    def __init__(self, paused: dict[TopicPartition, bool]) -> None:
-        self._paused = paused
-        self.tps = set(paused)
-
-    def state_value(self, tp: TopicPartition) -> _TpState:
-        return _TpState(self._paused[tp])
-
+# --- hold_quiet_fetches: a fetch that asks for every partition faust wants may be held long ---
 
 def _request(*tps: TopicPartition) -> FetchRequest:
     by_topic: dict[str, list[tuple[int, int, int]]] = {}
@@ -242,32 +223,43 @@ class _Fetcher:
                  ) -> None:
         self.requests, self.resets = requests, resets or {}
 
-    def _get_actions_per_node(self, assignment: _Assignment) -> tuple[object, ...]:
+    def _get_actions_per_node(self, assignment: object) -> tuple[object, ...]:
         return self.requests, self.resets, 0.1, False, []
 
 
 A0, A1, B0 = TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0)
 
 
-def _waits(fetcher: _Fetcher, assignment: _Assignment) -> list[int]:
-    hold_quiet_fetches(fetcher, 250)
-    requests, *_ = fetcher._get_actions_per_node(assignment)
+def _waits(fetcher: _Fetcher, *wanted: TopicPartition) -> list[int]:
+    hold_quiet_fetches(fetcher, 250, lambda: [(tp.topic, tp.partition) for tp in wanted])
+    requests, *_ = fetcher._get_actions_per_node(object())
     return [request._max_wait_ms for _node, request in requests]
 
 
-def test_a_fetch_for_every_partition_not_paused_is_held_long() -> None:
-    # b0 is paused (a changelog after its recovery): it is not wanted, so the fetch covers everything wanted
-    fetcher = _Fetcher([(1, _request(A0, A1))])
-    assert _waits(fetcher, _Assignment({A0: False, A1: False, B0: True})) == [250]
-    assert asks_for_every_live_partition(fetcher.requests, _Assignment({A0: False, A1: False, B0: True}))
+def test_a_fetch_for_every_partition_faust_wants_is_held_long() -> None:
+    # b0 is not wanted (a changelog faust holds paused after its recovery; aiokafka may still fetch it)
+    assert _waits(_Fetcher([(1, _request(A0, A1))]), A0, A1) == [250]
+    assert _waits(_Fetcher([(1, _request(A0, A1, B0))]), A0, A1) == [250]
 
 
 def test_a_fetch_that_leaves_a_wanted_partition_out_keeps_the_short_wait() -> None:
     # a1 is left out (its records still buffered): a record for it would wait for this fetch to return
-    fetcher = _Fetcher([(1, _request(A0, B0))])
-    assert _waits(fetcher, _Assignment({A0: False, A1: False, B0: False})) == [20]
+    assert _waits(_Fetcher([(1, _request(A0, B0))]), A0, A1) == [20]
+
+
+def test_with_nothing_wanted_a_fetch_keeps_the_short_wait() -> None:
+    # faust's set is empty while partitions move: what it wants next must not wait behind a long fetch
+    assert _waits(_Fetcher([(1, _request(A0, A1))])) == [20]
+    assert not asks_for_every_wanted_partition([(1, _request(A0))], [])
 
 
 def test_a_fetch_sent_while_positions_are_reset_keeps_the_short_wait() -> None:
-    fetcher = _Fetcher([(1, _request(A0, A1))], resets={1: [B0]})
-    assert _waits(fetcher, _Assignment({A0: False, A1: False, B0: False})) == [20]
+    assert _waits(_Fetcher([(1, _request(A0, A1))], resets={1: [B0]}), A0, A1) == [20]
+
+
+def test_the_consumer_thread_reads_faust_s_active_set_as_topic_partition_pairs() -> None:
+    app = create_streams_app(Settings(env="test", bootstrap_api_key="tf_" + "k" * 32, jwt_secret="j" * 40))
+    consumer = app.consumer  # built, never started: no I/O
+    assert wanted_partitions(consumer) == ()
+    consumer._active_partitions = {TP("a", 0), TP("b", 3)}
+    assert sorted(wanted_partitions(consumer)) == [("a", 0), ("b", 3)]
