@@ -91,13 +91,13 @@ class Settings(BaseSettings):
     )
     streams_fetch_max_wait_ms: int = Field(
         default=20, ge=1, le=1_500,
-        description="How long the stream processors' consumer lets the broker hold a fetch that leaves a partition "
-                    "out (its records still buffered): a record for that partition waits for the fetch to return.",
+        description="How long the stream processors' consumer lets the broker hold a fetch that leaves a wanted "
+                    "partition out (its records still buffered): a record for it waits for the fetch to return.",
     )
     streams_quiet_fetch_max_wait_ms: int = Field(
         default=250, ge=1, le=1_500,
-        description="How long the broker may hold a stream-processor fetch that asks for every partition not "
-                    "paused (a record for any of them answers it at once): what an idle process polls at.",
+        description="How long the broker may hold a stream-processor fetch that asks for every partition faust "
+                    "wants (a record for any of them answers it at once): what an idle process polls at.",
     )
     owner_batch_max: int = Field(default=1_000, ge=1, le=100_000,
                                  description="Most records a job owner or dispatcher decides in one round.")
