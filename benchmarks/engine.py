@@ -53,6 +53,8 @@ RATE_INTERVAL_SECONDS = 10.0
 IDLE_SECONDS = 5.0
 """How long the parts are watched idle (workers long-polling, nothing submitted) before the load starts."""
 HOST_PROBE_JOBS, HOST_PROBE_PASSES = 1_000, 3  # ~1 s of CPU per probe on the slower hosts
+DEFAULT_BACKLOG = 6_000
+"""Submitted jobs not yet succeeded above which the feeders pause: ~3.5 s of work at full load."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -361,7 +363,7 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
 
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
               overrides: dict[str, str], warm_up: float, latency_warm_up: float, keep_logs: Path | None,
-              backlog: int = 6000) -> dict[str, Any]:
+              backlog: int = DEFAULT_BACKLOG) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
                                "stream_processors": streams_count, "overrides": overrides, "warm_up_s": warm_up,
                                "backlog": backlog}
@@ -457,9 +459,9 @@ def main() -> None:
     parser.add_argument("--latency-warm-up", type=float, default=0.0, metavar="SECONDS",
                         help="seconds at 500 jobs/s, unmeasured, before submit-to-start is measured (default 0: "
                              "right after the wake-up phase, as every figure in docs/figures.md)")
-    parser.add_argument("--backlog", type=int, default=6000, metavar="JOBS",
-                        help="submitted jobs not yet succeeded above which the feeders pause (default 6,000: "
-                             "~3.5 s of work at full load)")
+    parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, metavar="JOBS",
+                        help=f"submitted jobs not yet succeeded above which the feeders pause (default "
+                             f"{DEFAULT_BACKLOG:,}: ~3.5 s of work at full load)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
     parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",

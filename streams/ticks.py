@@ -1,10 +1,10 @@
 """When the stream processors' own work runs: periodic sweeps (``every``) and one-off wake-ups (``Alarm``).
 
-Periodic work runs without mode's timer.
-faust's ``app.timer`` sleeps through mode's ``Service.sleep``: ``asyncio.wait_for`` on the
-service's stop event, so every tick makes a task, a timeout and a cancellation, and waits for
-that task to end. At the dispatcher's tick (every 5 ms, all day, work or none) that is most of
-what a tick costs: ~170 against ~90 us of CPU per tick with a plain ``asyncio.sleep``, wake-up
+Periodic work runs without mode's timer. faust's ``app.timer`` sleeps through mode's
+``Service.sleep``: ``asyncio.wait_for`` on the service's stop event, so every tick makes a task, a
+timeout and a cancellation, and waits for that task to end. At the dispatcher's tick of the time
+(every 5 ms, all day, work or none; since replaced by ``Alarm`` and a sweep once a second) that was
+most of what a tick cost: ~170 against ~90 us of CPU per tick with a plain ``asyncio.sleep``, wake-up
 included, on the bench host (``docs/figures.md``, sixth session). A plain loop needs none of it:
 faust cancels the app's tasks when it stops, which ends the sleep.
 
@@ -71,11 +71,6 @@ class Alarm:
                 return
             self._handle.cancel()
         self._at, self._handle = at, loop.call_at(at, self._rang)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
 
     def _rang(self) -> None:
         self._handle = None

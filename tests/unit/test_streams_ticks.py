@@ -87,7 +87,7 @@ def test_an_alarm_rings_once_at_the_earliest_time_it_was_set_for() -> None:
     assert not alarm.is_set, "an alarm that rang stays set"
 
 
-def test_an_alarm_rung_can_be_set_again_and_a_cancelled_one_does_not_ring() -> None:
+def test_an_alarm_that_rang_can_be_set_again() -> None:
     rang: list[str] = []
 
     async def run() -> None:
@@ -95,9 +95,6 @@ def test_an_alarm_rung_can_be_set_again_and_a_cancelled_one_does_not_ring() -> N
         alarm.set_in(0.01)
         await asyncio.sleep(0.05)
         alarm.set_in(0.01)  # set again from its ring's aftermath, as the dispatcher does
-        await asyncio.sleep(0.05)
-        alarm.set_in(0.01)
-        alarm.cancel()
         await asyncio.sleep(0.05)
 
     asyncio.run(run())
