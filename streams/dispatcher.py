@@ -164,10 +164,3 @@ class QueueDispatch:
     def next_deadline(self) -> datetime | None:
         """When the first parked request's time is up (answered empty unless work comes first); None: none parked."""
         return min((r.wait_until for r in self.waiting), default=None)
-
-    def expire_waiting(self, now: datetime) -> list[LeaseRequested]:
-        """The parked requests whose time is up (answered empty), without offering anything."""
-        expired = [r for r in self.waiting if r.wait_until <= now]
-        if expired:
-            self.waiting = deque(r for r in self.waiting if r.wait_until > now)
-        return expired
