@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -149,6 +150,17 @@ async def records_by_topic(settings: Settings) -> dict[str, int]:
     return totals
 
 
+def bench_payload(size: int) -> dict[str, Any]:
+    """A job payload of about ``size`` bytes of JSON (``{}`` for 0): what the platform carries with every job,
+    through the command, the event, the owner's table and the read model."""
+    return {"data": "x" * max(0, size - 11)} if size > 0 else {}
+
+
+def batch_size(item_bytes: int, max_request_bytes: int) -> int:
+    """Jobs per submission: 1,000 (the API's limit), fewer when their JSON would exceed the request body's limit."""
+    return max(1, min(1000, (max_request_bytes - 64) // (item_bytes + 1)))
+
+
 async def idle_cpu(pids: dict[str, list[int]], seconds: float) -> dict[str, int]:
     """What each part costs with workers waiting and nothing submitted: the price of polling and timers.
 
@@ -163,11 +175,13 @@ async def idle_cpu(pids: dict[str, list[int]], seconds: float) -> dict[str, int]
 
 
 async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[str, Any], seconds: float,
-                     pids: dict[str, list[int]], warm_up: float, backlog: int) -> dict[str, Any]:
+                     pids: dict[str, list[int]], warm_up: float, backlog: int, payload_bytes: int = 0
+                     ) -> dict[str, Any]:
     """Saturating load for ``warm_up`` seconds unmeasured, then ``seconds`` measured.
 
     The feeders submit while fewer than ``backlog`` submitted jobs have not yet succeeded, so the
-    queue never runs dry; each of the two may then add one more batch of 1,000.
+    queue never runs dry; each of the two may then add one more batch. Each job's payload is
+    ``bench_payload(payload_bytes)``, and a batch holds 1,000 jobs or as many as fit in one request body.
     """
     stop = asyncio.Event()
     submitted = 0
@@ -176,7 +190,8 @@ async def throughput(client: TaskForgeClient, settings: Settings, queue: dict[st
 
     async def submitter() -> None:
         nonlocal submitted
-        batch = [{"queue_name": queue["name"], "job_type": "noop"} for _ in range(1000)]
+        item = {"queue_name": queue["name"], "job_type": "noop", "payload": bench_payload(payload_bytes)}
+        batch = [item] * batch_size(len(orjson.dumps(item)), settings.max_request_bytes)
         while not stop.is_set():
             if submitted - succeeded.count > backlog:  # keep the queue fed, not flooded
                 await asyncio.sleep(0.05)
@@ -363,10 +378,10 @@ def long_gc_pauses(log_file: Path) -> dict[str, Any]:
 
 async def run(seconds: float, worker_count: int, concurrency: int, streams_count: int,
               overrides: dict[str, str], warm_up: float, latency_warm_up: float, keep_logs: Path | None,
-              backlog: int = DEFAULT_BACKLOG) -> dict[str, Any]:
+              backlog: int = DEFAULT_BACKLOG, payload_bytes: int = 0) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "workers": worker_count, "worker_concurrency": concurrency,
                                "stream_processors": streams_count, "overrides": overrides, "warm_up_s": warm_up,
-                               "backlog": backlog}
+                               "backlog": backlog, "payload_bytes": payload_bytes}
     probes = [host_speed()]
     with tempfile.TemporaryDirectory(prefix="taskforge-engine-") as tmp:
         data = Path(tmp)
@@ -397,7 +412,8 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
                         # this process: the submitting client and the log reader that counts completions
                         "bench_client": [os.getpid()]}
                 results["idle_cpu_percent_of_one_core"] = await idle_cpu(pids, IDLE_SECONDS)
-                results["throughput"] = await throughput(client, settings, queue, seconds, pids, warm_up, backlog)
+                results["throughput"] = await throughput(client, settings, queue, seconds, pids, warm_up, backlog,
+                                                         payload_bytes)
                 require_running(workers, data)
                 print(json.dumps(results["throughput"]), flush=True)
                 results["long_poll_wake_up"] = await wake_up(api.base_url, client, 20)
@@ -462,6 +478,8 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, metavar="JOBS",
                         help=f"submitted jobs not yet succeeded above which the feeders pause (default "
                              f"{DEFAULT_BACKLOG:,}: ~3.5 s of work at full load)")
+    parser.add_argument("--payload-bytes", type=int, default=0, metavar="BYTES",
+                        help="each throughput job's payload, in bytes of JSON (default 0: an empty payload)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process of the run (repeatable), e.g. owner_batch_linger_ms=3")
     parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
@@ -473,7 +491,8 @@ def main() -> None:
         parser.error(str(exc))
     try:
         results = asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
-                                  args.warm_up, args.latency_warm_up, args.keep_logs, args.backlog))
+                                  args.warm_up, args.latency_warm_up, args.keep_logs, args.backlog,
+                                  args.payload_bytes))
     except WorkerExited as exc:
         sys.exit(f"engine bench stopped: {exc}")
     publish("engine", results)
