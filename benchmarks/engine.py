@@ -77,6 +77,10 @@ def start_workers(settings: Settings, base_url: str, queue: str, count: int, con
     return workers
 
 
+class BenchConfigError(ValueError):
+    """Options under which the bench would measure nothing (a payload the API refuses)."""
+
+
 class WorkerExited(RuntimeError):
     """A bench worker stopped before the measurements were done: its figures would be of fewer workers, or of
     none (a worker the API refused to register, for one: ``--concurrency`` above its limit)."""
@@ -401,6 +405,9 @@ async def run(seconds: float, worker_count: int, concurrency: int, streams_count
         settings = scoped_settings(data, free_port(), free_port(), **{
             "clickhouse_url": None, "api_port": free_port(), "kafka_heap": "1g", "topic_partitions": 6,
             **PRODUCTION_LIMITS, **overrides})
+        if payload_bytes > settings.max_payload_bytes:  # every submission would be refused: nothing to measure
+            raise BenchConfigError(f"--payload-bytes {payload_bytes:,} is over the API's limit of "
+                                   f"{settings.max_payload_bytes:,} (--set max_payload_bytes=N raises it)")
         broker = LocalBroker(settings)
         await asyncio.to_thread(broker.start)
         streams = [StreamsProcess(settings, data / f"streams-{n}.log") for n in range(streams_count)]
@@ -501,11 +508,13 @@ def main() -> None:
         overrides = parse_overrides(args.set)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    if args.payload_bytes < 0:
+        parser.error("--payload-bytes must be 0 or more")
     try:
         results = asyncio.run(run(args.seconds, args.workers, args.concurrency, args.streams, overrides,
                                   args.warm_up, args.latency_warm_up, args.keep_logs, args.backlog,
                                   args.payload_bytes))
-    except WorkerExited as exc:
+    except (WorkerExited, BenchConfigError) as exc:
         sys.exit(f"engine bench stopped: {exc}")
     publish("engine", results)
 
